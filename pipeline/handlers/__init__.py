@@ -1,0 +1,1 @@
+"""Lambda handlers: thin (parse, call the domain and adapters, shape the response)."""

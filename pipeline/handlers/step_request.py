@@ -1,0 +1,83 @@
+"""The input every Step Functions task passes to a step handler, and action dispatch.
+
+The state machines (``infra/statemachines``) send ``{"action", "order_id", "causation_id",
+"correlation_id"}`` plus, for failure-recording tasks, the caught ``error`` object
+(``{"Error", "Cause"}``). A malformed request raises ``ValidationFailed``, which the state
+machine does not retry: the execution fails visibly.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Mapping
+from typing import Any, TypeVar
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from pipeline.domain.errors import ValidationFailed
+from pipeline.domain.factory import Cause
+
+ID_PATTERN = r"^[A-Za-z0-9_.:-]{1,128}$"
+
+
+class CaughtError(BaseModel):
+    """The error object a ``Catch`` puts at its ResultPath."""
+
+    model_config = ConfigDict(populate_by_name=True, extra="ignore")
+
+    error: str = Field(default="States.TaskFailed", alias="Error")
+    cause: str = Field(default="", alias="Cause")
+
+    def reason(self, limit: int = 500) -> str:
+        """A short, log-safe reason: the error name and the start of its cause."""
+        cause = self.cause
+        try:  # Lambda errors arrive as a JSON cause with errorMessage
+            cause = json.loads(cause).get("errorMessage", cause)
+        except (ValueError, AttributeError):
+            pass
+        return f"{self.error}: {cause}"[:limit]
+
+
+class StepRequest(BaseModel):
+    """One task's request to a step handler."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    action: str
+    order_id: str = Field(pattern=ID_PATTERN)
+    causation_id: str | None = Field(default=None, pattern=ID_PATTERN)
+    correlation_id: str = Field(pattern=ID_PATTERN)
+    error: CaughtError | None = None
+    kind: str | None = None
+
+    @property
+    def cause(self) -> Cause:
+        return Cause(correlation_id=self.correlation_id, causation_id=self.causation_id)
+
+
+def parse_step(event: Any) -> StepRequest:
+    """Validate a task's input; the first offending field is named in the error."""
+    if not isinstance(event, Mapping):
+        raise ValidationFailed("step input must be a JSON object", field=None)
+    try:
+        return StepRequest.model_validate(event)
+    except ValidationError as error:
+        first = error.errors()[0]
+        field = ".".join(str(p) for p in first["loc"]) or None
+        raise ValidationFailed(f"{field}: {first['msg']}", field=field) from None
+
+
+D = TypeVar("D")
+Action = Callable[[StepRequest, D], dict[str, Any]]
+
+
+def dispatch(event: Any, deps: D, actions: Mapping[str, Action[D]]) -> dict[str, Any]:
+    """Parse the request and run the handler's function for its ``action``."""
+    request = parse_step(event)
+    action = actions.get(request.action)
+    if action is None:
+        raise ValidationFailed(
+            f"unknown action {request.action!r}; expected one of {sorted(actions)}",
+            field="action",
+        )
+    return action(request, deps)

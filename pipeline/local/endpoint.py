@@ -1,0 +1,79 @@
+"""An AWS-compatible endpoint on loopback: moto's server on a free port, started and stopped here.
+
+moto's backends are not thread-safe: a DynamoDB transaction there checks conditions, writes,
+and on failure restores a copy of the table, with no lock, so two concurrent requests can
+interleave. Real DynamoDB applies each request atomically, so this endpoint serialises
+DynamoDB requests (and only those; SQS long polls must not block everything else).
+"""
+
+from __future__ import annotations
+
+import threading
+from typing import Any
+
+from werkzeug.serving import BaseWSGIServer, make_server
+
+LOOPBACK = "127.0.0.1"
+
+
+class _AtomicDynamoDB:
+    """WSGI middleware: one DynamoDB request at a time, as the service guarantees atomicity."""
+
+    def __init__(self, app: Any) -> None:
+        self.app = app
+        self.lock = threading.Lock()
+
+    def __call__(self, environ: dict[str, Any], start_response: Any) -> Any:
+        target = environ.get("HTTP_X_AMZ_TARGET", "")
+        if target.startswith(("DynamoDB_", "DynamoDBStreams_")):
+            with self.lock:
+                # Materialise the body inside the lock: the backend runs while it is produced.
+                return list(self.app(environ, start_response))
+        return self.app(environ, start_response)
+
+
+class LocalEndpoint:
+    """moto's server on ``127.0.0.1`` and a free port; use as a context manager."""
+
+    def __init__(self, host: str = LOOPBACK, port: int = 0) -> None:
+        self.host = host
+        self.port = port
+        self._server: BaseWSGIServer | None = None
+        self._thread: threading.Thread | None = None
+
+    @property
+    def url(self) -> str:
+        if self._server is None:
+            raise RuntimeError("endpoint not started")
+        return f"http://{self.host}:{self._server.server_port}"
+
+    def start(self) -> LocalEndpoint:
+        from moto.moto_server.werkzeug_app import (
+            DomainDispatcherApplication,
+            MotoRequestHandler,
+            create_backend_app,
+        )
+
+        app = _AtomicDynamoDB(DomainDispatcherApplication(create_backend_app))
+        self._server = make_server(
+            self.host, self.port, app, threaded=True, request_handler=MotoRequestHandler
+        )
+        self._thread = threading.Thread(
+            target=self._server.serve_forever, name="local-aws-endpoint", daemon=True
+        )
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        if self._server is not None:
+            self._server.shutdown()
+            self._server.server_close()
+        if self._thread is not None:
+            self._thread.join(timeout=5)
+        self._server = self._thread = None
+
+    def __enter__(self) -> LocalEndpoint:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()

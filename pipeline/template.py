@@ -1,0 +1,90 @@
+"""The infrastructure template, parsed: the one place resource names and wiring live.
+
+CloudFormation's short-form tags (``!Ref``, ``!GetAtt``, ``!Sub``...) are read into their
+long JSON form (``{"Ref": ...}``), so callers see the same structure CloudFormation does.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass, field
+from functools import cached_property
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+INFRA_DIR = Path(__file__).resolve().parent.parent / "infra"
+TEMPLATE_PATH = INFRA_DIR / "template.yaml"
+
+
+class _CfnLoader(yaml.SafeLoader):
+    """A YAML loader that understands CloudFormation's intrinsic-function tags."""
+
+
+def _construct_tag(loader: yaml.SafeLoader, tag_suffix: str, node: yaml.Node) -> dict[str, Any]:
+    name = "Ref" if tag_suffix == "Ref" else f"Fn::{tag_suffix}"
+    if isinstance(node, yaml.ScalarNode):
+        value: Any = loader.construct_scalar(node)
+        if name == "Fn::GetAtt" and isinstance(value, str):
+            value = value.split(".", 1)
+    elif isinstance(node, yaml.SequenceNode):
+        value = loader.construct_sequence(node, deep=True)
+    else:
+        value = loader.construct_mapping(node, deep=True)
+    return {name: value}
+
+
+_CfnLoader.add_multi_constructor("!", _construct_tag)
+
+
+def load_yaml(text: str) -> dict[str, Any]:
+    """Parse CloudFormation YAML (or JSON) text into its long form."""
+    return yaml.load(text, Loader=_CfnLoader)
+
+
+@dataclass(frozen=True)
+class Template:
+    """A parsed template with the queries the rest of the package needs."""
+
+    body: Mapping[str, Any]
+    path: Path = field(default=TEMPLATE_PATH)
+
+    @classmethod
+    def load(cls, path: Path | str = TEMPLATE_PATH) -> Template:
+        path = Path(path)
+        return cls(load_yaml(path.read_text()), path)
+
+    @property
+    def resources(self) -> Mapping[str, Mapping[str, Any]]:
+        return self.body.get("Resources", {})
+
+    def of_type(self, *types: str) -> Iterator[tuple[str, Mapping[str, Any]]]:
+        """Yield ``(logical_id, resource)`` for every resource of one of ``types``."""
+        for logical_id, resource in self.resources.items():
+            if resource.get("Type") in types:
+                yield logical_id, resource
+
+    def properties(self, logical_id: str) -> Mapping[str, Any]:
+        return self.resources[logical_id].get("Properties", {})
+
+    @cached_property
+    def globals(self) -> Mapping[str, Any]:
+        return self.body.get("Globals", {})
+
+    def function_environment(self, logical_id: str) -> dict[str, Any]:
+        """A function's environment variables (SAM Globals merged under its own), unresolved."""
+        merged: dict[str, Any] = dict(
+            self.globals.get("Function", {}).get("Environment", {}).get("Variables", {})
+        )
+        own = self.properties(logical_id).get("Environment", {}).get("Variables", {})
+        merged.update(own)
+        return merged
+
+    def state_machine_definition(self, logical_id: str) -> dict[str, Any]:
+        """The ASL document of a state machine (``DefinitionUri`` file or inline ``Definition``)."""
+        props = self.properties(logical_id)
+        if "Definition" in props:
+            return dict(props["Definition"])
+        return json.loads((self.path.parent / props["DefinitionUri"]).read_text())
