@@ -27,6 +27,7 @@ os.environ.pop("AWS_PROFILE", None)
 
 from moto import mock_aws
 
+from pipeline.local.lambda_context import LambdaContext
 from pipeline.local.provision import Stack, provision
 from pipeline.template import Template
 

@@ -8,6 +8,7 @@ machine does not retry: the execution fails visibly.
 
 from __future__ import annotations
 
+import contextlib
 import json
 from collections.abc import Callable, Mapping
 from typing import Any, TypeVar
@@ -31,10 +32,9 @@ class CaughtError(BaseModel):
     def reason(self, limit: int = 500) -> str:
         """A short, log-safe reason: the error name and the start of its cause."""
         cause = self.cause
-        try:  # Lambda errors arrive as a JSON cause with errorMessage
+        # Lambda errors arrive as a JSON cause carrying errorMessage.
+        with contextlib.suppress(ValueError, AttributeError):
             cause = json.loads(cause).get("errorMessage", cause)
-        except (ValueError, AttributeError):
-            pass
         return f"{self.error}: {cause}"[:limit]
 
 

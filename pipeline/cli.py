@@ -1,0 +1,25 @@
+"""Command line: `python -m pipeline demo` (more subcommands arrive with their issues)."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m pipeline", description=__doc__)
+    commands = parser.add_subparsers(dest="command", required=True)
+    demo = commands.add_parser("demo", help="run orders through the pipeline on a local endpoint")
+    demo.add_argument("--orders", type=int, default=40)
+    demo.add_argument("--seed", type=int, default=7)
+    args = parser.parse_args(argv)
+    if args.command == "demo":
+        from pipeline.demo import run_demo
+
+        report = run_demo(orders=args.orders, seed=args.seed, out=sys.stdout)
+        ok = report.stock_conserved and all(
+            status in {"CONFIRMED", "CANCELLED", "COMPENSATION_FAILED"}
+            for status in report.by_status
+        )
+        return 0 if ok else 1
+    return 2

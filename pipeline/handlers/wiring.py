@@ -1,0 +1,39 @@
+"""Lazy, injectable dependencies for a handler module.
+
+A Lambda builds its clients once per container from its environment; tests and the local
+runtime inject their own instead. ``Wiring`` holds one handler's dependencies either way,
+and reads the environment only on first use (never at import time).
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Mapping
+from typing import Generic, TypeVar
+
+D = TypeVar("D")
+
+
+class Wiring(Generic[D]):
+    """The dependencies of one handler: built from ``os.environ`` on first use, or injected."""
+
+    def __init__(self, build: Callable[[Mapping[str, str]], D]) -> None:
+        self._build = build
+        self._deps: D | None = None
+
+    def configure(self, deps: D | None) -> None:
+        """Inject dependencies (``None`` resets to building from the environment)."""
+        self._deps = deps
+
+    def get(self) -> D:
+        if self._deps is None:
+            self._deps = self._build(os.environ)
+        return self._deps
+
+
+def require(env: Mapping[str, str], name: str) -> str:
+    """An environment variable the template must set; a clear error when it does not."""
+    value = env.get(name)
+    if not value:
+        raise RuntimeError(f"environment variable {name} is not set (see infra/template.yaml)")
+    return value
