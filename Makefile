@@ -32,7 +32,7 @@ demo: venv
 
 test: venv
 	$(VENV)/bin/ruff check pipeline tests benchmarks
-	$(VENV)/bin/pytest -q
+	$(VENV)/bin/pytest -q --nbval-lax tests notebooks
 
 lint: venv
 	$(VENV)/bin/ruff check pipeline tests benchmarks
