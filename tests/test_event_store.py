@@ -56,7 +56,8 @@ def test_an_invalid_event_is_refused_before_anything_is_written(store):
 
 
 def test_stored_events_fold_to_the_state_at_each_sequence(store):
-    place_order(store)
+    factory = make_factory()  # one ticking clock: every event has its own instant
+    place_order(store, factory=factory)
     snapshots = [store.load_order("order-1")]
     for spec in [
         AUTH,
@@ -65,7 +66,7 @@ def test_stored_events_fold_to_the_state_at_each_sequence(store):
         (ev.LabelCreated, {"tracking_number": "T", "label_uri": "s3://labels/order-1"}),
         (ev.OrderConfirmed, {}),
     ]:
-        snapshots.append(advance(store, "order-1", [spec]))
+        snapshots.append(advance(store, "order-1", [spec], factory=factory))
     stored = store.load("order-1")
     assert ev.verify_chain(stored) == []
     for n, expected in enumerate(snapshots, start=1):
