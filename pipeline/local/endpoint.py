@@ -1,9 +1,11 @@
 """An AWS-compatible endpoint on loopback: moto's server on a free port, started and stopped here.
 
-moto's backends are not thread-safe: a DynamoDB transaction there checks conditions, writes,
-and on failure restores a copy of the table, with no lock, so two concurrent requests can
-interleave. Real DynamoDB applies each request atomically, so this endpoint serialises
-DynamoDB requests (and only those; SQS long polls must not block everything else).
+moto's backends take no lock: a DynamoDB transaction there checks conditions, writes, and
+on failure restores a copy of the table, so nothing but the GIL's scheduling keeps two
+concurrent requests from interleaving. Real DynamoDB applies each request atomically, so this
+endpoint serialises DynamoDB requests explicitly (and only those: an SQS long poll must not
+block everything else). On moto 5.2.5 the 200-thread reservation test passes either way; the
+lock makes the guarantee a property of the endpoint rather than of thread timing.
 """
 
 from __future__ import annotations
