@@ -9,8 +9,8 @@ from decimal import Decimal
 import pytest
 from conftest import scan_all
 from factories import CAUSE, advance, make_factory, place_order, step
-from pipeline.adapters.alerts import Alerts
 
+from pipeline.adapters.alerts import Alerts
 from pipeline.adapters.event_store import EventStore
 from pipeline.adapters.payment_gateway import FakeGatewayRates, FakePaymentGateway
 from pipeline.domain import events as ev

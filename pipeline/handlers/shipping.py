@@ -1,0 +1,119 @@
+"""Shipping step handler: create the label, confirm the order, or record why it failed."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+import boto3
+from aws_lambda_powertools import Logger, Metrics, Tracer
+from aws_lambda_powertools.metrics import MetricUnit
+
+from pipeline.adapters.carrier import Carrier, S3Carrier
+from pipeline.adapters.event_store import EventStore
+from pipeline.domain import events as ev
+from pipeline.domain.errors import StepNotApplicable
+from pipeline.domain.factory import EventFactory
+from pipeline.domain.order import Order, Status
+from pipeline.handlers.step_request import StepRequest, dispatch
+from pipeline.handlers.wiring import Wiring, require
+
+logger = Logger(service="shipping")
+tracer = Tracer(service="shipping")
+metrics = Metrics(service="shipping")
+
+
+@dataclass
+class ShippingDeps:
+    store: EventStore
+    carrier: Carrier
+    factory: EventFactory
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str]) -> ShippingDeps:
+        return cls(
+            store=EventStore(boto3.client("dynamodb"), require(env, "EVENTS_TABLE")),
+            carrier=S3Carrier(boto3.client("s3"), require(env, "LABELS_BUCKET")),
+            factory=EventFactory(),
+        )
+
+
+wiring = Wiring(ShippingDeps.from_env)
+
+
+def _load(request: StepRequest, deps: ShippingDeps) -> Order:
+    order = deps.store.load_order(request.order_id)
+    if order.status is None:
+        raise StepNotApplicable(f"order {request.order_id} does not exist")
+    logger.append_keys(order_id=order.order_id, correlation_id=request.correlation_id)
+    return order
+
+
+def _outcome(order: Order, **extra: Any) -> dict[str, Any]:
+    return {"order_id": order.order_id, "status": str(order.status), **extra}
+
+
+def create_label(request: StepRequest, deps: ShippingDeps) -> dict[str, Any]:
+    order = _load(request, deps)
+    if order.has("LabelCreated"):
+        return _outcome(order, tracking_number=order.tracking_number, duplicate=True)
+    if order.status != Status.INVENTORY_RESERVED:
+        raise StepNotApplicable(f"order {order.order_id} is {order.status}, not INVENTORY_RESERVED")
+    label = deps.carrier.create_label(
+        order.order_id, [(line.sku, line.quantity) for line in order.lines]
+    )
+    event = (
+        ev.LabelCreated,
+        {"tracking_number": label.tracking_number, "label_uri": label.label_uri},
+    )
+    deps.store.append(order, deps.factory.next(order, [event], request.cause))
+    metrics.add_metric(name="LabelCreated", unit=MetricUnit.Count, value=1)
+    return _outcome(order, tracking_number=label.tracking_number)
+
+
+def confirm(request: StepRequest, deps: ShippingDeps) -> dict[str, Any]:
+    order = _load(request, deps)
+    if order.has("OrderConfirmed"):
+        return _outcome(order, duplicate=True)
+    if order.status != Status.LABEL_CREATED:
+        raise StepNotApplicable(f"order {order.order_id} is {order.status}, not LABEL_CREATED")
+    deps.store.append(order, deps.factory.next(order, [(ev.OrderConfirmed, {})], request.cause))
+    metrics.add_metric(name="OrderConfirmed", unit=MetricUnit.Count, value=1)
+    return _outcome(order, confirmed=True)
+
+
+def cancel_label(request: StepRequest, deps: ShippingDeps) -> dict[str, Any]:
+    """Void the carrier label before the order is compensated (idempotent, no event)."""
+    order = _load(request, deps)
+    existed = deps.carrier.cancel_label(order.order_id)
+    return _outcome(order, voided=existed)
+
+
+def record_label_failure(request: StepRequest, deps: ShippingDeps) -> dict[str, Any]:
+    """No label: record it, which starts the compensation (release stock, then refund)."""
+    order = _load(request, deps)
+    if order.has("LabelFailed"):
+        return _outcome(order, duplicate=True)
+    if order.status not in (Status.INVENTORY_RESERVED, Status.LABEL_CREATED):
+        raise StepNotApplicable(f"order {order.order_id} is {order.status}: no label to fail")
+    reason = request.error.reason() if request.error else "label failed"
+    event = (ev.LabelFailed, {"reason": reason})
+    deps.store.append(order, deps.factory.next(order, [event], request.cause))
+    metrics.add_metric(name="LabelFailed", unit=MetricUnit.Count, value=1)
+    return _outcome(order, failed=True)
+
+
+ACTIONS = {
+    "create_label": create_label,
+    "confirm": confirm,
+    "cancel_label": cancel_label,
+    "record_label_failure": record_label_failure,
+}
+
+
+@logger.inject_lambda_context(clear_state=True)
+@metrics.log_metrics
+@tracer.capture_lambda_handler
+def lambda_handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
+    return dispatch(event, wiring.get(), ACTIONS)
