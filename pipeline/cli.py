@@ -12,11 +12,12 @@ def main(argv: list[str] | None = None) -> int:
     demo = commands.add_parser("demo", help="run orders through the pipeline on a local endpoint")
     demo.add_argument("--orders", type=int, default=40)
     demo.add_argument("--seed", type=int, default=7)
+    demo.add_argument("--verbose", action="store_true", help="show the handlers' logs and metrics")
     args = parser.parse_args(argv)
     if args.command == "demo":
         from pipeline.demo import run_demo
 
-        report = run_demo(orders=args.orders, seed=args.seed, out=sys.stdout)
+        report = run_demo(args.orders, args.seed, out=sys.stdout, verbose=args.verbose)
         ok = report.stock_conserved and all(
             status in {"CONFIRMED", "CANCELLED", "COMPENSATION_FAILED"}
             for status in report.by_status

@@ -11,6 +11,8 @@ drained by this loop, there is no HTTP API server yet, and Firehose/Glue are not
 
 from __future__ import annotations
 
+import contextlib
+import io
 import json
 import os
 import random
@@ -165,14 +167,23 @@ def api_event(method: str, path: str, body: Any = None, headers: dict | None = N
     }
 
 
-def run_demo(orders: int = 40, seed: int = 7, out: TextIO | None = None) -> DemoReport:
-    """Place ``orders`` random orders and let the pipeline finish them; return the report."""
+def run_demo(
+    orders: int = 40, seed: int = 7, out: TextIO | None = None, verbose: bool = False
+) -> DemoReport:
+    """Place ``orders`` random orders and let the pipeline finish them; return the report.
+
+    Handlers log structured JSON and EMF metrics to stdout as they would in Lambda; unless
+    ``verbose``, that output is swallowed so the report stays readable.
+    """
     rng = random.Random(seed)
     say = (lambda text: print(text, file=out)) if out else (lambda text: None)
     template = Template.load()
     report = DemoReport()
     saved_env = dict(os.environ)
-    with LocalEndpoint() as endpoint:
+    handler_output = (
+        contextlib.nullcontext() if verbose else contextlib.redirect_stdout(io.StringIO())
+    )
+    with LocalEndpoint() as endpoint, handler_output:
         try:
             session = boto3.Session(
                 region_name="us-east-1", aws_access_key_id="local", aws_secret_access_key="local"

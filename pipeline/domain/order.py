@@ -187,3 +187,11 @@ def fold(
     if order is None:
         raise ValueError("fold needs an order_id or at least one event")
     return order
+
+
+def status_after(event_type: str) -> Status | None:
+    """The status an event type always leads to, or None for events that keep the status."""
+    afters = {after for (before, kind), after in TRANSITIONS.items() if kind == event_type}
+    if len(afters) == 1 and event_type != "CustomerNotified":
+        return afters.pop()
+    return None

@@ -10,6 +10,7 @@ lock makes the guarantee a property of the endpoint rather than of thread timing
 
 from __future__ import annotations
 
+import logging
 import threading
 from typing import Any
 
@@ -50,6 +51,7 @@ class LocalEndpoint:
         return f"http://{self.host}:{self._server.server_port}"
 
     def start(self) -> LocalEndpoint:
+        logging.getLogger("werkzeug").setLevel(logging.WARNING)  # no line per request
         from moto.moto_server.werkzeug_app import (
             DomainDispatcherApplication,
             MotoRequestHandler,
