@@ -17,7 +17,6 @@ import json
 import os
 import random
 import sys
-import uuid
 from collections import Counter
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -28,6 +27,7 @@ import boto3
 
 from pipeline.adapters.dynamo import from_item, to_item
 from pipeline.domain.order import TERMINAL
+from pipeline.local.apigw import proxy_event
 from pipeline.local.endpoint import LocalEndpoint
 from pipeline.local.functions import handler_of, invoke, task_functions
 from pipeline.local.provision import Stack, provision
@@ -142,31 +142,6 @@ class ScriptedChoreography:
                 yield {**record, "eventSourceARN": arn}
 
 
-def api_event(method: str, path: str, body: Any = None, headers: dict | None = None) -> dict:
-    """An API Gateway REST (v1) proxy event, as `sam local start-api` sends one."""
-    return {
-        "resource": path,
-        "path": path,
-        "httpMethod": method,
-        "headers": {"Content-Type": "application/json", **(headers or {})},
-        "multiValueHeaders": {},
-        "queryStringParameters": None,
-        "multiValueQueryStringParameters": None,
-        "pathParameters": None,
-        "stageVariables": None,
-        "requestContext": {
-            "resourcePath": path,
-            "httpMethod": method,
-            "path": f"/v1{path}",
-            "stage": "v1",
-            "requestId": str(uuid.uuid4()),
-            "identity": {"sourceIp": "127.0.0.1"},
-        },
-        "body": json.dumps(body) if body is not None else None,
-        "isBase64Encoded": False,
-    }
-
-
 def run_demo(
     orders: int = 40, seed: int = 7, out: TextIO | None = None, verbose: bool = False
 ) -> DemoReport:
@@ -217,7 +192,7 @@ def run_demo(
                 response = invoke(
                     template,
                     "OrderApiFunction",
-                    api_event("POST", "/orders", body, {"Idempotency-Key": f"demo-key-{n:05d}"}),
+                    proxy_event("POST", "/orders", body, {"Idempotency-Key": f"demo-key-{n:05d}"}),
                 )
                 if response["statusCode"] in (200, 201):
                     report.orders += 1

@@ -33,7 +33,7 @@ def json_response(status: int, body: Any, headers: dict[str, str] | None = None)
 
 def field_of(error: errors.PipelineError) -> str | None:
     """The request field an error names, if any."""
-    return getattr(error, "field", None) or error.details.get("field")  # type: ignore[return-value]
+    return getattr(error, "field", None) or error.details.get("field")
 
 
 def error_response(error: Exception) -> Response:
@@ -45,7 +45,7 @@ def error_response(error: Exception) -> Response:
                 {
                     "error": error.name,
                     "message": error.message,
-                    "field": getattr(error, "field", None),
+                    "field": field_of(error),
                 },
             )
     return json_response(
