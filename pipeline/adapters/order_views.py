@@ -19,6 +19,11 @@ from pipeline.domain import events as ev
 from pipeline.domain.errors import StoreUnavailable
 from pipeline.domain.order import Status, status_after
 
+
+class ProjectionNotReady(Exception):
+    """An event arrived before its order's row exists; the stream retries the record."""
+
+
 PUBLIC_FIELDS = (
     "order_id",
     "customer_id",
@@ -133,6 +138,7 @@ class OrderViews:
             "UpdateExpression": expression,
             "ConditionExpression": condition,
             "ExpressionAttributeValues": to_item({":seq": event.sequence, **values}),
+            "ReturnValuesOnConditionCheckFailure": "ALL_OLD",
         }
         if "#s" in expression:
             kwargs["ExpressionAttributeNames"] = {"#s": "status"}
@@ -140,6 +146,12 @@ class OrderViews:
             self.client.update_item(**kwargs)
             return True
         except ClientError as error:
+            if error_code(error) == "ConditionalCheckFailedException" and not error.response.get(
+                "Item"
+            ):
+                # The order API writes the row with OrderPlaced in one transaction, so a missing
+                # row means that record is not projected yet: fail, and let the stream retry.
+                raise ProjectionNotReady(f"order {event.order_id} has no row yet") from error
             return self._stale(error)
 
     @staticmethod
