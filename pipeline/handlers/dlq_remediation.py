@@ -61,6 +61,7 @@ class RemediationDeps:
     parked_url: str
     max_attempts: int = 3
     max_batches: int = 10  # per queue per run: a run always ends
+    requeue_delay_s: int = 30  # first backoff of a requeued redrive; doubles per attempt
 
     @classmethod
     def from_env(cls, env: Mapping[str, str]) -> RemediationDeps:
@@ -183,7 +184,7 @@ def _remediate(
             deps.sqs.send_message(
                 QueueUrl=queue,
                 MessageBody=message["Body"],
-                DelaySeconds=min(MAX_DELAY_S, 30 * 2**attempts),
+                DelaySeconds=min(MAX_DELAY_S, deps.requeue_delay_s * 2**attempts),
                 MessageAttributes=_forward_attributes(
                     message, **{ATTEMPTS_ATTRIBUTE: str(attempts + 1)}
                 ),
@@ -214,7 +215,7 @@ def remediate(deps: RemediationDeps) -> Summary:
         deps.alerts.publish(
             f"{summary.parked} failed events need operations",
             {
-                "parked": summary.parked_items[:50],
+                "items": summary.parked_items[:50],
                 "parked_queue": deps.parked_url,
                 **summary.as_dict(),
             },
