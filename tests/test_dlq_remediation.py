@@ -136,9 +136,9 @@ def test_permanent_and_poison_messages_are_parked_with_one_alert(env, code, body
     (parked,) = messages(deps, deps.parked_url)
     assert reason in parked["MessageAttributes"]["PARKED_REASON"]["StringValue"]
     (alert,) = messages(deps, alerts)
-    assert json.loads(json.loads(alert["Body"])["Message"])["items"][0]["reason"].startswith(
-        reason.split(":")[0]
-    )
+    (item,) = json.loads(json.loads(alert["Body"])["Message"])["items"]
+    assert reason in item["reason"]
+    assert item["order_id"] == ("order-1" if body is None else None)
     assert executions(deps, machine) == []
 
 
