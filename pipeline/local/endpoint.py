@@ -68,6 +68,12 @@ class LocalEndpoint:
         self._thread.start()
         return self
 
+    def reset(self) -> None:
+        """Forget every resource: moto's backends live in the process, not in the server."""
+        from moto.moto_api._internal.models import moto_api_backend
+
+        moto_api_backend.reset()
+
     def stop(self) -> None:
         if self._server is not None:
             self._server.shutdown()
@@ -77,7 +83,9 @@ class LocalEndpoint:
         self._server = self._thread = None
 
     def __enter__(self) -> LocalEndpoint:
-        return self.start()
+        self.start()
+        self.reset()  # a new endpoint is a new, empty cloud
+        return self
 
     def __exit__(self, *exc: object) -> None:
         self.stop()
