@@ -102,3 +102,14 @@ def test_rows_still_rejected_after_retries_fail_their_records(records, lambda_co
         "batchItemFailures": [{"itemIdentifier": records[2]["dynamodb"]["SequenceNumber"]}]
     }
     assert sorted(row["sequence"] for row in firehose.rows) == [1, 2, 4]
+
+
+def test_an_unreadable_record_fails_alone_and_the_rest_are_delivered(records, lambda_context):
+    broken = json.loads(json.dumps(records[1]))
+    broken["dynamodb"]["NewImage"]["payload"] = {"S": '{"type": "Nonsense"}'}
+    firehose = RecordingFirehose()
+    response = forward(firehose, [records[0], broken, *records[2:]], lambda_context)
+    assert response == {
+        "batchItemFailures": [{"itemIdentifier": broken["dynamodb"]["SequenceNumber"]}]
+    }
+    assert [row["sequence"] for row in firehose.rows] == [1, 3, 4]

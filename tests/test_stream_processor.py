@@ -138,3 +138,18 @@ def test_non_insert_records_are_skipped(aws, stack, setup, bus_tap, lambda_conte
     assert run([modified], lambda_context) == {"batchItemFailures": []}
     assert views.get("order-1") is None
     assert bus_tap() == []
+
+
+def test_a_corrupt_record_is_reported_and_projects_nothing(
+    aws, stack, setup, bus_tap, lambda_context
+):
+    _, views, _, _ = setup
+    records = stream_records(aws.client("dynamodb"), stack.ref("EventsTable"))
+    broken = json.loads(json.dumps(records[1]))
+    broken["dynamodb"]["NewImage"]["payload"] = {"S": "{not json"}
+    response = run([records[0], broken], lambda_context)
+    assert [f["itemIdentifier"] for f in response["batchItemFailures"]] == [
+        broken["dynamodb"]["SequenceNumber"]
+    ]
+    assert views.get("order-1")["version"] == 1
+    assert [m["detail-type"] for m in bus_tap()] == ["OrderPlaced"]

@@ -51,18 +51,26 @@ class ForwarderDeps:
 wiring = Wiring(ForwarderDeps.from_env)
 
 
-def _rows(records: list[dict[str, Any]], source: str) -> list[tuple[str, bytes]]:
-    """(stream sequence number, newline-terminated JSON row) of every INSERT record."""
-    out = []
+def _rows(records: list[dict[str, Any]], source: str) -> tuple[list[tuple[str, bytes]], list[str]]:
+    """(sequence number, JSON line) of every INSERT record, and the records that are unreadable."""
+    rows, unreadable = [], []
     for record in records:
         if record.get("eventName") != "INSERT":
             continue
-        image = record["dynamodb"]["NewImage"]
-        event = event_from_item(image)
-        recorded_at = datetime.fromisoformat(image["recorded_at"]["S"])
+        sequence = record["dynamodb"]["SequenceNumber"]
+        try:
+            image = record["dynamodb"]["NewImage"]
+            event = event_from_item(image)
+            recorded_at = datetime.fromisoformat(image["recorded_at"]["S"])
+        except (KeyError, TypeError, ValueError) as error:
+            logger.error(
+                "unreadable stream record", extra={"sequence": sequence, "error": str(error)}
+            )
+            unreadable.append(sequence)
+            continue
         row = audit_row(event, recorded_at, source)
-        out.append((record["dynamodb"]["SequenceNumber"], (json.dumps(row) + "\n").encode()))
-    return out
+        rows.append((sequence, (json.dumps(row) + "\n").encode()))
+    return rows, unreadable
 
 
 def deliver(deps: ForwarderDeps, rows: list[tuple[str, bytes]]) -> list[str]:
@@ -94,8 +102,8 @@ def deliver(deps: ForwarderDeps, rows: list[tuple[str, bytes]]) -> list[str]:
 @tracer.capture_lambda_handler
 def lambda_handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
     deps = wiring.get()
-    rows = _rows(event.get("Records", []), deps.source)
-    failed = deliver(deps, rows)
+    rows, unreadable = _rows(event.get("Records", []), deps.source)
+    failed = unreadable + deliver(deps, rows)
     metrics.add_metric(
         name="AuditRowsDelivered", unit=MetricUnit.Count, value=len(rows) - len(failed)
     )
