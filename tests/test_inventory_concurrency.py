@@ -141,7 +141,7 @@ def test_handler_under_contention_reserves_exactly_the_stock(endpoint, local):
         )
     finally:
         inventory.wiring.configure(None)
-    assert outcomes == {"PAYMENT_CAPTURED": 13, "out-of-stock": 27}
+    assert outcomes == {"INVENTORY_RESERVED": 13, "out-of-stock": 27}
     reserved = [i for i in range(40) if store.load_order(f"o-{i:02d}").has("InventoryReserved")]
     assert len(reserved) == 13
     item = InventoryStore(dynamodb, stack.ref("InventoryTable")).get_stock("HOT-2")

@@ -18,7 +18,8 @@ from pipeline.domain import events as ev
 from pipeline.domain.errors import StepNotApplicable
 from pipeline.domain.factory import EventFactory
 from pipeline.domain.order import Order, Status
-from pipeline.handlers.step_request import StepRequest, dispatch
+from pipeline.handlers import compensation
+from pipeline.handlers.step_request import StepRequest, dispatch, load_order, outcome
 from pipeline.handlers.wiring import Wiring, require
 
 logger = Logger(service="inventory")
@@ -51,77 +52,64 @@ wiring = Wiring(InventoryDeps.from_env)
 
 
 def _load(request: StepRequest, deps: InventoryDeps) -> Order:
-    order = deps.store.load_order(request.order_id)
-    if order.status is None:
-        raise StepNotApplicable(f"order {request.order_id} does not exist")
-    logger.append_keys(order_id=order.order_id, correlation_id=request.correlation_id)
-    return order
-
-
-def _outcome(order: Order, **extra: Any) -> dict[str, Any]:
-    return {"order_id": order.order_id, "status": str(order.status), **extra}
+    return load_order(deps.store, request, logger)
 
 
 def reserve(request: StepRequest, deps: InventoryDeps) -> dict[str, Any]:
     """Reserve all lines in one transaction; OutOfStock/UnknownSku go to the state machine."""
     order = _load(request, deps)
     if order.has("InventoryReserved"):
-        return _outcome(order, reservation_id=order.reservation_id, duplicate=True)
+        return outcome(order, reservation_id=order.reservation_id, duplicate=True)
     if order.status != Status.PAYMENT_CAPTURED:
         raise StepNotApplicable(f"order {order.order_id} is {order.status}, not PAYMENT_CAPTURED")
     reservation = deps.inventory.reserve(
         order.order_id, [(line.sku, line.quantity) for line in order.lines]
     )
     event = (ev.InventoryReserved, {"reservation_id": order.order_id})
-    deps.store.append(order, deps.factory.next(order, [event], request.cause))
+    appended = deps.store.append(order, deps.factory.next(order, [event], request.cause))
     metrics.add_metric(name="InventoryReserved", unit=MetricUnit.Count, value=1)
-    return _outcome(order, reservation_id=order.order_id, created=reservation.created)
+    return outcome(order, appended, reservation_id=order.order_id, created=reservation.created)
 
 
 def record_reservation_failure(request: StepRequest, deps: InventoryDeps) -> dict[str, Any]:
     """Record why stock could not be reserved; the payment pipeline then refunds."""
     order = _load(request, deps)
     if order.has("InventoryReservationFailed") or order.status != Status.PAYMENT_CAPTURED:
-        return _outcome(order, duplicate=True)
+        return outcome(order, duplicate=True)
     reason = request.error.reason() if request.error else "reservation failed"
     match = _SKU_IN_MESSAGE.search(reason)
     event = (ev.InventoryReservationFailed, {"reason": reason, "sku": match and match.group(1)})
-    deps.store.append(order, deps.factory.next(order, [event], request.cause))
+    appended = deps.store.append(order, deps.factory.next(order, [event], request.cause))
     metrics.add_metric(name="InventoryReservationFailed", unit=MetricUnit.Count, value=1)
-    return _outcome(order, sku=match and match.group(1))
+    return outcome(order, appended, sku=match and match.group(1))
 
 
 def release(request: StepRequest, deps: InventoryDeps) -> dict[str, Any]:
     """Compensation for a failed label: give the order's stock back exactly once."""
     order = _load(request, deps)
     if order.has("InventoryReleased"):
-        return _outcome(order, duplicate=True)
+        return outcome(order, duplicate=True)
     if order.status != Status.COMPENSATING or not order.holds_stock:
         raise StepNotApplicable(f"order {order.order_id} holds no stock to release")
     deps.inventory.release(order.order_id)
     event = (ev.InventoryReleased, {"reservation_id": order.reservation_id})
-    deps.store.append(order, deps.factory.next(order, [event], request.cause))
+    appended = deps.store.append(order, deps.factory.next(order, [event], request.cause))
     metrics.add_metric(name="InventoryReleased", unit=MetricUnit.Count, value=1)
-    return _outcome(order, released=True)
+    return outcome(order, appended, released=True)
 
 
 def record_compensation_failure(request: StepRequest, deps: InventoryDeps) -> dict[str, Any]:
-    """Releasing stock failed for good: alert operations (at least once), then record it."""
-    order = _load(request, deps)
-    if order.has("CompensationFailed"):
-        return _outcome(order, duplicate=True)
-    if order.status != Status.COMPENSATING:
-        raise StepNotApplicable(f"order {order.order_id} is {order.status}, not COMPENSATING")
-    reason = request.error.reason() if request.error else "release failed"
-    # Alert before appending: a crash in between re-alerts on retry rather than never alerting.
-    deps.alerts.publish(
-        f"Stock release failed for order {order.order_id}",
-        {"order_id": order.order_id, "step": "release", "reason": reason},
+    """Releasing stock failed for good: operations must act."""
+    result = compensation.record_compensation_failure(
+        request,
+        step="release",
+        store=deps.store,
+        alerts=deps.alerts,
+        factory=deps.factory,
+        logger=logger,
     )
-    event = (ev.CompensationFailed, {"step": "release", "reason": reason})
-    deps.store.append(order, deps.factory.next(order, [event], request.cause))
     metrics.add_metric(name="CompensationFailed", unit=MetricUnit.Count, value=1)
-    return _outcome(order, alerted=True)
+    return result
 
 
 ACTIONS = {

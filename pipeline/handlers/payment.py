@@ -21,10 +21,16 @@ from pipeline.adapters.alerts import Alerts
 from pipeline.adapters.event_store import EventStore
 from pipeline.adapters.payment_gateway import FakeGatewayRates, FakePaymentGateway, PaymentGateway
 from pipeline.domain import events as ev
-from pipeline.domain.errors import StepNotApplicable
 from pipeline.domain.factory import EventFactory
 from pipeline.domain.order import Order, Status
-from pipeline.handlers.step_request import StepRequest, dispatch
+from pipeline.handlers import compensation
+from pipeline.handlers.step_request import (
+    StepRequest,
+    dispatch,
+    load_order,
+    outcome,
+    require_status,
+)
 from pipeline.handlers.wiring import Wiring, require
 
 logger = Logger(service="payment")
@@ -67,69 +73,56 @@ wiring = Wiring(PaymentDeps.from_env)
 
 
 def _load(request: StepRequest, deps: PaymentDeps) -> Order:
-    order = deps.store.load_order(request.order_id)
-    if order.status is None:
-        raise StepNotApplicable(f"order {request.order_id} does not exist")
-    logger.append_keys(order_id=order.order_id, correlation_id=request.correlation_id)
-    return order
-
-
-def _require(order: Order, *allowed: Status) -> None:
-    if order.status not in allowed:
-        raise StepNotApplicable(f"order {order.order_id} is {order.status}, expected {allowed}")
-
-
-def _outcome(order: Order, **extra: Any) -> dict[str, Any]:
-    return {"order_id": order.order_id, "status": str(order.status), **extra}
+    return load_order(deps.store, request, logger)
 
 
 def authorize(request: StepRequest, deps: PaymentDeps) -> dict[str, Any]:
     order = _load(request, deps)
     if order.has("PaymentAuthorized"):
-        return _outcome(order, payment_id=order.payment_id, duplicate=True)
-    _require(order, Status.PLACED)
+        return outcome(order, payment_id=order.payment_id, duplicate=True)
+    require_status(order, Status.PLACED)
     result = deps.gateway.authorize(f"{order.order_id}:authorize", order.total, order.currency)
     event = (ev.PaymentAuthorized, {"payment_id": result.payment_id, "amount": order.total})
-    deps.store.append(order, deps.factory.next(order, [event], request.cause))
+    appended = deps.store.append(order, deps.factory.next(order, [event], request.cause))
     metrics.add_metric(name="PaymentAuthorized", unit=MetricUnit.Count, value=1)
-    return _outcome(order, payment_id=result.payment_id, amount=str(order.total))
+    return outcome(order, appended, payment_id=result.payment_id, amount=str(order.total))
 
 
 def capture(request: StepRequest, deps: PaymentDeps) -> dict[str, Any]:
     order = _load(request, deps)
     if order.has("PaymentCaptured"):
-        return _outcome(order, payment_id=order.payment_id, duplicate=True)
-    _require(order, Status.PAYMENT_AUTHORIZED)
+        return outcome(order, payment_id=order.payment_id, duplicate=True)
+    require_status(order, Status.PAYMENT_AUTHORIZED)
     assert order.payment_id is not None
     amount = order.authorized
     deps.gateway.capture(f"{order.order_id}:capture", order.payment_id, amount)
     event = (ev.PaymentCaptured, {"payment_id": order.payment_id, "amount": amount})
-    deps.store.append(order, deps.factory.next(order, [event], request.cause))
+    appended = deps.store.append(order, deps.factory.next(order, [event], request.cause))
     metrics.add_metric(name="PaymentCaptured", unit=MetricUnit.Count, value=1)
-    return _outcome(order, payment_id=order.payment_id, amount=str(amount))
+    return outcome(order, appended, payment_id=order.payment_id, amount=str(amount))
 
 
 def record_decline(request: StepRequest, deps: PaymentDeps) -> dict[str, Any]:
     """The gateway declined: cancel the order (nothing was charged)."""
     order = _load(request, deps)
     if order.has("PaymentDeclined") or order.is_terminal:
-        return _outcome(order, duplicate=True)
+        return outcome(order, duplicate=True)
     reason = request.error.reason() if request.error else "payment declined"
     specs = [
         (ev.PaymentDeclined, {"reason": reason}),
         (ev.OrderCancelled, {"reason": "payment declined"}),
     ]
-    deps.store.append(order, deps.factory.next(order, specs, request.cause))
+    appended = deps.store.append(order, deps.factory.next(order, specs, request.cause))
     metrics.add_metric(name="PaymentDeclined", unit=MetricUnit.Count, value=1)
-    return _outcome(order, cancelled=True)
+    return outcome(order, appended, cancelled=True)
 
 
 def record_payment_failure(request: StepRequest, deps: PaymentDeps) -> dict[str, Any]:
     """Authorize or capture failed for good: reverse whatever the gateway did, then cancel."""
     order = _load(request, deps)
     if order.has("PaymentFailed") or order.is_terminal:
-        return _outcome(order, duplicate=True)
-    _require(order, Status.PLACED, Status.PAYMENT_AUTHORIZED)
+        return outcome(order, duplicate=True)
+    require_status(order, Status.PLACED, Status.PAYMENT_AUTHORIZED)
     if order.payment_id:
         # A capture may have gone through with its response lost: void reverses it too.
         deps.gateway.void(f"{order.order_id}:void", order.payment_id)
@@ -138,17 +131,17 @@ def record_payment_failure(request: StepRequest, deps: PaymentDeps) -> dict[str,
         (ev.PaymentFailed, {"reason": reason}),
         (ev.OrderCancelled, {"reason": "payment failed"}),
     ]
-    deps.store.append(order, deps.factory.next(order, specs, request.cause))
+    appended = deps.store.append(order, deps.factory.next(order, specs, request.cause))
     metrics.add_metric(name="PaymentFailed", unit=MetricUnit.Count, value=1)
-    return _outcome(order, cancelled=True)
+    return outcome(order, appended, cancelled=True)
 
 
 def refund(request: StepRequest, deps: PaymentDeps) -> dict[str, Any]:
     """Compensation: return the captured money and, once nothing is held, cancel the order."""
     order = _load(request, deps)
     if order.has("PaymentRefunded") or order.status == Status.CANCELLED:
-        return _outcome(order, duplicate=True)
-    _require(order, Status.COMPENSATING)
+        return outcome(order, duplicate=True)
+    require_status(order, Status.COMPENSATING)
     specs: list[tuple[type[ev.Event], dict[str, Any]]] = []
     amount = order.refundable
     if amount > 0:
@@ -159,32 +152,23 @@ def refund(request: StepRequest, deps: PaymentDeps) -> dict[str, Any]:
         )
     if not order.holds_stock:
         specs.append((ev.OrderCancelled, {"reason": order.failure_reason or "compensated"}))
-    deps.store.append(order, deps.factory.next(order, specs, request.cause))
+    appended = deps.store.append(order, deps.factory.next(order, specs, request.cause))
     metrics.add_metric(name="PaymentRefunded", unit=MetricUnit.Count, value=1)
-    return _outcome(order, refunded=str(amount))
+    return outcome(order, appended, refunded=str(amount))
 
 
 def record_compensation_failure(request: StepRequest, deps: PaymentDeps) -> dict[str, Any]:
-    """The refund failed for good: alert operations (at least once), then record it."""
-    order = _load(request, deps)
-    if order.has("CompensationFailed"):
-        return _outcome(order, duplicate=True)
-    _require(order, Status.COMPENSATING)
-    reason = request.error.reason() if request.error else "refund failed"
-    # Alert before appending: a crash in between re-alerts on retry rather than never alerting.
-    deps.alerts.publish(
-        f"Refund failed for order {order.order_id}",
-        {
-            "order_id": order.order_id,
-            "step": "refund",
-            "reason": reason,
-            "amount": str(order.refundable),
-        },
+    """The refund failed for good: operations must act."""
+    result = compensation.record_compensation_failure(
+        request,
+        step="refund",
+        store=deps.store,
+        alerts=deps.alerts,
+        factory=deps.factory,
+        logger=logger,
     )
-    event = (ev.CompensationFailed, {"step": "refund", "reason": reason})
-    deps.store.append(order, deps.factory.next(order, [event], request.cause))
     metrics.add_metric(name="CompensationFailed", unit=MetricUnit.Count, value=1)
-    return _outcome(order, alerted=True)
+    return result
 
 
 ACTIONS = {

@@ -16,7 +16,7 @@ from pipeline.domain import events as ev
 from pipeline.domain.errors import StepNotApplicable
 from pipeline.domain.factory import EventFactory
 from pipeline.domain.order import Order, Status
-from pipeline.handlers.step_request import StepRequest, dispatch
+from pipeline.handlers.step_request import StepRequest, dispatch, load_order, outcome
 from pipeline.handlers.wiring import Wiring, require
 
 logger = Logger(service="shipping")
@@ -43,21 +43,13 @@ wiring = Wiring(ShippingDeps.from_env)
 
 
 def _load(request: StepRequest, deps: ShippingDeps) -> Order:
-    order = deps.store.load_order(request.order_id)
-    if order.status is None:
-        raise StepNotApplicable(f"order {request.order_id} does not exist")
-    logger.append_keys(order_id=order.order_id, correlation_id=request.correlation_id)
-    return order
-
-
-def _outcome(order: Order, **extra: Any) -> dict[str, Any]:
-    return {"order_id": order.order_id, "status": str(order.status), **extra}
+    return load_order(deps.store, request, logger)
 
 
 def create_label(request: StepRequest, deps: ShippingDeps) -> dict[str, Any]:
     order = _load(request, deps)
     if order.has("LabelCreated"):
-        return _outcome(order, tracking_number=order.tracking_number, duplicate=True)
+        return outcome(order, tracking_number=order.tracking_number, duplicate=True)
     if order.status != Status.INVENTORY_RESERVED:
         raise StepNotApplicable(f"order {order.order_id} is {order.status}, not INVENTORY_RESERVED")
     label = deps.carrier.create_label(
@@ -67,41 +59,43 @@ def create_label(request: StepRequest, deps: ShippingDeps) -> dict[str, Any]:
         ev.LabelCreated,
         {"tracking_number": label.tracking_number, "label_uri": label.label_uri},
     )
-    deps.store.append(order, deps.factory.next(order, [event], request.cause))
+    appended = deps.store.append(order, deps.factory.next(order, [event], request.cause))
     metrics.add_metric(name="LabelCreated", unit=MetricUnit.Count, value=1)
-    return _outcome(order, tracking_number=label.tracking_number)
+    return outcome(order, appended, tracking_number=label.tracking_number)
 
 
 def confirm(request: StepRequest, deps: ShippingDeps) -> dict[str, Any]:
     order = _load(request, deps)
     if order.has("OrderConfirmed"):
-        return _outcome(order, duplicate=True)
+        return outcome(order, duplicate=True)
     if order.status != Status.LABEL_CREATED:
         raise StepNotApplicable(f"order {order.order_id} is {order.status}, not LABEL_CREATED")
-    deps.store.append(order, deps.factory.next(order, [(ev.OrderConfirmed, {})], request.cause))
+    appended = deps.store.append(
+        order, deps.factory.next(order, [(ev.OrderConfirmed, {})], request.cause)
+    )
     metrics.add_metric(name="OrderConfirmed", unit=MetricUnit.Count, value=1)
-    return _outcome(order, confirmed=True)
+    return outcome(order, appended, confirmed=True)
 
 
 def cancel_label(request: StepRequest, deps: ShippingDeps) -> dict[str, Any]:
     """Void the carrier label before the order is compensated (idempotent, no event)."""
     order = _load(request, deps)
     existed = deps.carrier.cancel_label(order.order_id)
-    return _outcome(order, voided=existed)
+    return outcome(order, voided=existed)
 
 
 def record_label_failure(request: StepRequest, deps: ShippingDeps) -> dict[str, Any]:
     """No label: record it, which starts the compensation (release stock, then refund)."""
     order = _load(request, deps)
     if order.has("LabelFailed"):
-        return _outcome(order, duplicate=True)
+        return outcome(order, duplicate=True)
     if order.status not in (Status.INVENTORY_RESERVED, Status.LABEL_CREATED):
         raise StepNotApplicable(f"order {order.order_id} is {order.status}: no label to fail")
     reason = request.error.reason() if request.error else "label failed"
     event = (ev.LabelFailed, {"reason": reason})
-    deps.store.append(order, deps.factory.next(order, [event], request.cause))
+    appended = deps.store.append(order, deps.factory.next(order, [event], request.cause))
     metrics.add_metric(name="LabelFailed", unit=MetricUnit.Count, value=1)
-    return _outcome(order, failed=True)
+    return outcome(order, appended, failed=True)
 
 
 ACTIONS = {

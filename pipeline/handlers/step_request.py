@@ -1,4 +1,4 @@
-"""The input every Step Functions task passes to a step handler, and action dispatch.
+"""What every step handler shares: the task input, action dispatch, loading and results.
 
 The state machines (``infra/statemachines``) send ``{"action", "order_id", "causation_id",
 "correlation_id"}`` plus, for failure-recording tasks, the caught ``error`` object
@@ -10,13 +10,15 @@ from __future__ import annotations
 
 import contextlib
 import json
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from pipeline.domain.errors import ValidationFailed
+from pipeline.domain.errors import StepNotApplicable, ValidationFailed
+from pipeline.domain.events import Event
 from pipeline.domain.factory import Cause
+from pipeline.domain.order import Order, Status, status_after
 
 ID_PATTERN = r"^[A-Za-z0-9_.:-]{1,128}$"
 
@@ -81,3 +83,26 @@ def dispatch(event: Any, deps: D, actions: Mapping[str, Action[D]]) -> dict[str,
             field="action",
         )
     return action(request, deps)
+
+
+def load_order(store: Any, request: StepRequest, logger: Any) -> Order:
+    """The order a step acts on (``StepNotApplicable`` if it was never placed), keys logged."""
+    order = store.load_order(request.order_id)
+    if order.status is None:
+        raise StepNotApplicable(f"order {request.order_id} does not exist")
+    logger.append_keys(order_id=order.order_id, correlation_id=request.correlation_id)
+    return order
+
+
+def require_status(order: Order, *allowed: Status) -> None:
+    if order.status not in allowed:
+        names = ", ".join(str(s) for s in allowed)
+        raise StepNotApplicable(f"order {order.order_id} is {order.status}, expected {names}")
+
+
+def outcome(order: Order, appended: Sequence[Event] = (), **extra: Any) -> dict[str, Any]:
+    """A step's result: the order's status after the step's events, plus details."""
+    status = order.status
+    for event in appended:
+        status = status_after(event.type) or status
+    return {"order_id": order.order_id, "status": str(status), **extra}
