@@ -1,0 +1,36 @@
+"""`python -m benchmarks`: run every benchmark and print medians and spreads."""
+
+from __future__ import annotations
+
+import os
+import statistics
+import time
+from collections.abc import Callable
+
+
+def measure(name: str, run: Callable[[], int], repeats: int = 5) -> None:
+    """Run ``run`` (which returns how many operations it did) ``repeats`` times."""
+    rates = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        operations = run()
+        rates.append(operations / (time.perf_counter() - start))
+    print(
+        f"{name:<48} median {statistics.median(rates):>10,.0f} ops/s"
+        f"   (min {min(rates):,.0f}, max {max(rates):,.0f}, n={repeats})"
+    )
+
+
+def main() -> None:
+    # Handlers read these when first imported, as in Lambda: set them before importing.
+    os.environ.setdefault("POWERTOOLS_TRACE_DISABLED", "true")
+    os.environ.setdefault("POWERTOOLS_METRICS_NAMESPACE", "Bench")
+    os.environ.setdefault("POWERTOOLS_LOG_LEVEL", "WARNING")
+    from benchmarks import core
+
+    for name, run, repeats in core.BENCHMARKS:
+        measure(name, run, repeats)
+
+
+if __name__ == "__main__":
+    main()

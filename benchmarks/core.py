@@ -1,0 +1,104 @@
+"""Core-path benchmarks: folding events, and placing orders through the API on loopback."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from decimal import Decimal
+
+import boto3
+
+from pipeline.adapters.catalog import Catalog
+from pipeline.adapters.event_store import EventStore
+from pipeline.adapters.inventory import InventoryStore
+from pipeline.adapters.order_views import OrderViews
+from pipeline.domain import events as ev
+from pipeline.domain.factory import Cause, EventFactory
+from pipeline.domain.order import Order, fold
+from pipeline.handlers import order_api
+from pipeline.local.apigw import proxy_event
+from pipeline.local.endpoint import LocalEndpoint
+from pipeline.local.lambda_context import LambdaContext
+from pipeline.local.provision import provision
+from pipeline.template import Template
+
+T0 = datetime(2026, 1, 1, tzinfo=UTC)
+
+
+def _history(orders: int) -> list[ev.Event]:
+    """A confirmed order's seven events, ``orders`` times, sealed like the store seals them."""
+    out: list[ev.Event] = []
+    tick = iter(range(10**9))
+    factory = EventFactory(clock=lambda: T0 + timedelta(seconds=next(tick)), ids=lambda: "e")
+    amount = Decimal("10.00")
+    steps = [
+        (
+            ev.OrderPlaced,
+            {
+                "lines": (ev.OrderLine(sku="A-1", quantity=1, unit_price=amount),),
+                "currency": "USD",
+                "total": amount,
+            },
+        ),
+        (ev.PaymentAuthorized, {"payment_id": "p", "amount": amount}),
+        (ev.PaymentCaptured, {"payment_id": "p", "amount": amount}),
+        (ev.InventoryReserved, {"reservation_id": "r"}),
+        (ev.LabelCreated, {"tracking_number": "t", "label_uri": "s3://b/k"}),
+        (ev.OrderConfirmed, {}),
+        (ev.CustomerNotified, {"kind": "OrderConfirmed", "message_id": "m"}),
+    ]
+    for n in range(orders):
+        order = Order(f"o-{n}", customer_id="c")
+        for spec in steps:
+            (event,) = factory.next(order, [spec], Cause("c"))
+            event = event.sealed(order.last_hash)
+            order = order.apply(event)
+            out.append(event)
+    return out
+
+
+HISTORY = _history(1_000)
+
+
+def fold_events() -> int:
+    """Rebuild 1,000 orders (7,000 events) from their events."""
+    by_order: dict[str, list[ev.Event]] = {}
+    for event in HISTORY:
+        by_order.setdefault(event.order_id, []).append(event)
+    for events in by_order.values():
+        fold(events)
+    return len(HISTORY)
+
+
+def place_orders(count: int = 200) -> int:
+    """POST ``count`` orders through the order API handler against moto on loopback."""
+    with LocalEndpoint() as endpoint:
+        session = boto3.Session(
+            region_name="us-east-1", aws_access_key_id="x", aws_secret_access_key="x"
+        )
+        stack = provision(Template.load(), session, endpoint_url=endpoint.url)
+        dynamodb = session.client("dynamodb", endpoint_url=endpoint.url)
+        InventoryStore(dynamodb, stack.ref("InventoryTable")).put_stock(
+            "A-1", "bench", Decimal("1.00"), 10**6
+        )
+        order_api.wiring.configure(
+            order_api.OrderApiDeps(
+                store=EventStore(dynamodb, stack.ref("EventsTable")),
+                views=OrderViews(dynamodb, stack.ref("OrdersTable")),
+                catalog=Catalog(dynamodb, stack.ref("InventoryTable")),
+                factory=EventFactory(),
+            )
+        )
+        try:
+            body = {"customer_id": "bench", "lines": [{"sku": "A-1", "quantity": 1}]}
+            for n in range(count):
+                event = proxy_event("POST", "/orders", body, {"Idempotency-Key": f"bench-{n:08d}"})
+                assert order_api.lambda_handler(event, LambdaContext())["statusCode"] == 201
+        finally:
+            order_api.wiring.configure(None)
+    return count
+
+
+BENCHMARKS = [
+    ("fold: events folded into orders", fold_events, 5),
+    ("order API: orders placed (moto on loopback)", place_orders, 3),
+]
