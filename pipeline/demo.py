@@ -142,8 +142,15 @@ class ScriptedChoreography:
                 yield {**record, "eventSourceARN": arn}
 
 
+DEFAULT_FAULTS = {"FAKE_GATEWAY_DECLINE_RATE": "0.1"}
+
+
 def run_demo(
-    orders: int = 40, seed: int = 7, out: TextIO | None = None, verbose: bool = False
+    orders: int = 40,
+    seed: int = 7,
+    out: TextIO | None = None,
+    verbose: bool = False,
+    faults: dict[str, str] | None = None,
 ) -> DemoReport:
     """Place ``orders`` random orders and let the pipeline finish them; return the report.
 
@@ -164,7 +171,9 @@ def run_demo(
                 region_name="us-east-1", aws_access_key_id="local", aws_secret_access_key="local"
             )
             stack = provision(template, session, endpoint_url=endpoint.url)
-            _point_handlers_at(endpoint.url, template, stack)
+            _point_handlers_at(
+                endpoint.url, template, stack, DEFAULT_FAULTS if faults is None else faults
+            )
             say(f"Local AWS endpoint (moto) on {endpoint.url}; template resources provisioned.")
             dynamodb = session.client("dynamodb", endpoint_url=endpoint.url)
             inventory = stack.ref("InventoryTable")
@@ -209,7 +218,7 @@ def run_demo(
     return report
 
 
-def _point_handlers_at(url: str, template: Template, stack: Stack) -> None:
+def _point_handlers_at(url: str, template: Template, stack: Stack, faults: dict[str, str]) -> None:
     """Give in-process handlers what Lambda would: their environment, boto3 at the endpoint."""
     os.environ.update(
         {
@@ -221,9 +230,9 @@ def _point_handlers_at(url: str, template: Template, stack: Stack) -> None:
             "POWERTOOLS_METRICS_NAMESPACE": "OrderPipelineDemo",
             "POWERTOOLS_LOG_LEVEL": "WARNING",
             "POWERTOOLS_METRICS_DISABLED": "true",
-            "FAKE_GATEWAY_DECLINE_RATE": "0.1",
         }
     )
+    os.environ.update(faults)
     for function_id, _ in template.of_type("AWS::Serverless::Function"):
         os.environ.update(stack.environment(template, function_id))
     _reset_wiring(template)

@@ -26,3 +26,14 @@ def test_demo_orders_all_end_terminal_with_money_and_stock_conserved():
 def test_demo_command_exits_zero_when_invariants_hold(capsys):
     assert main(["demo", "--orders", "5", "--seed", "1"]) == 0
     assert "Orders accepted: 5" in capsys.readouterr().out
+
+
+def test_a_carrier_outage_runs_the_whole_saga_back_release_then_refund():
+    """No label can be made: every paid order releases its stock, is refunded and cancelled."""
+    report = run_demo(orders=6, seed=5, faults={"FAKE_CARRIER_FAILURE_RATE": "1.0"})
+    assert dict(report.by_status) == {"CANCELLED": 6}
+    assert report.captured_minus_refunded == 0
+    assert report.stock_conserved
+    assert report.executions["ShippingStateMachine:FAILED"] > 0  # visible failed executions
+    assert report.retries >= 5 * report.executions["ShippingStateMachine:FAILED"]
+    assert report.notifications == 6

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import random
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -34,9 +35,20 @@ class ShippingDeps:
     def from_env(cls, env: Mapping[str, str]) -> ShippingDeps:
         return cls(
             store=EventStore(boto3.client("dynamodb"), require(env, "EVENTS_TABLE")),
-            carrier=S3Carrier(boto3.client("s3"), require(env, "LABELS_BUCKET")),
+            carrier=S3Carrier(
+                boto3.client("s3"), require(env, "LABELS_BUCKET"), carrier_availability(env)
+            ),
             factory=EventFactory(),
         )
+
+
+def carrier_availability(env: Mapping[str, str]) -> Callable[[], bool] | None:
+    """Injected carrier outages for local runs (FAKE_CARRIER_FAILURE_RATE, seeded); else None."""
+    rate = float(env.get("FAKE_CARRIER_FAILURE_RATE", "0"))
+    if not rate:
+        return None
+    rng = random.Random(int(env.get("FAKE_CARRIER_SEED", "0")))
+    return lambda: rng.random() >= rate
 
 
 wiring = Wiring(ShippingDeps.from_env)
