@@ -102,19 +102,23 @@ def capture(request: StepRequest, deps: PaymentDeps) -> dict[str, Any]:
     return outcome(order, appended, payment_id=order.payment_id, amount=str(amount))
 
 
+def _cancel(
+    order: Order, request: StepRequest, deps: PaymentDeps, failure: type[ev.Event], what: str
+) -> dict[str, Any]:
+    """Record why payment ended and cancel the order, in one append."""
+    reason = request.error.reason() if request.error else what
+    specs = [(failure, {"reason": reason}), (ev.OrderCancelled, {"reason": what})]
+    appended = deps.store.append(order, deps.factory.next(order, specs, request.cause))
+    metrics.add_metric(name=failure.__name__, unit=MetricUnit.Count, value=1)
+    return outcome(order, appended, cancelled=True)
+
+
 def record_decline(request: StepRequest, deps: PaymentDeps) -> dict[str, Any]:
     """The gateway declined: cancel the order (nothing was charged)."""
     order = _load(request, deps)
     if order.has("PaymentDeclined") or order.is_terminal:
         return outcome(order, duplicate=True)
-    reason = request.error.reason() if request.error else "payment declined"
-    specs = [
-        (ev.PaymentDeclined, {"reason": reason}),
-        (ev.OrderCancelled, {"reason": "payment declined"}),
-    ]
-    appended = deps.store.append(order, deps.factory.next(order, specs, request.cause))
-    metrics.add_metric(name="PaymentDeclined", unit=MetricUnit.Count, value=1)
-    return outcome(order, appended, cancelled=True)
+    return _cancel(order, request, deps, ev.PaymentDeclined, "payment declined")
 
 
 def record_payment_failure(request: StepRequest, deps: PaymentDeps) -> dict[str, Any]:
@@ -126,14 +130,7 @@ def record_payment_failure(request: StepRequest, deps: PaymentDeps) -> dict[str,
     if order.payment_id:
         # A capture may have gone through with its response lost: void reverses it too.
         deps.gateway.void(f"{order.order_id}:void", order.payment_id)
-    reason = request.error.reason() if request.error else "payment failed"
-    specs = [
-        (ev.PaymentFailed, {"reason": reason}),
-        (ev.OrderCancelled, {"reason": "payment failed"}),
-    ]
-    appended = deps.store.append(order, deps.factory.next(order, specs, request.cause))
-    metrics.add_metric(name="PaymentFailed", unit=MetricUnit.Count, value=1)
-    return outcome(order, appended, cancelled=True)
+    return _cancel(order, request, deps, ev.PaymentFailed, "payment failed")
 
 
 def refund(request: StepRequest, deps: PaymentDeps) -> dict[str, Any]:
