@@ -4,9 +4,10 @@ What runs for real: moto's AWS endpoint on 127.0.0.1, the template's tables/queu
 the order API handler (API Gateway proxy events), the event store and its DynamoDB stream,
 the stream processor (projection + outbox relay to EventBridge), the template's rules with
 their event patterns (matched by moto's EventBridge), and the four ASL state machines calling
-the step handlers. What is scripted until the local-cloud runtime lands: the ASL is walked by
-``pipeline.local.walker`` (no waits, no execution history), rule targets are SQS stand-ins
-drained by this loop, there is no HTTP API server yet, and Firehose/Glue are not emulated.
+the step handlers through ``pipeline.asl`` (the ASL interpreter, on a virtual clock: retries
+and waits take no wall time). What is scripted until the local-cloud runtime lands: rule
+targets are SQS stand-ins drained by this loop (no target retry policy or DLQ delivery yet),
+there is no HTTP API server yet, and Firehose/Glue are not emulated.
 """
 
 from __future__ import annotations
@@ -26,12 +27,12 @@ from typing import Any, TextIO
 import boto3
 
 from pipeline.adapters.dynamo import from_item, to_item
+from pipeline.asl import Execution, execute
 from pipeline.domain.order import TERMINAL
 from pipeline.local.apigw import proxy_event
 from pipeline.local.endpoint import LocalEndpoint
 from pipeline.local.functions import handler_of, invoke, task_functions
 from pipeline.local.provision import Stack, provision
-from pipeline.local.walker import Walk, walk
 from pipeline.template import Template
 
 CATALOGUE = [  # (sku, name, unit price, stock): one hot SKU with little stock
@@ -62,7 +63,7 @@ class ScriptedChoreography:
     def __init__(self, template: Template, stack: Stack, session: boto3.Session, url: str):
         self.template, self.stack, self.url = template, stack, url
         self.client = lambda name: session.client(name, endpoint_url=url)
-        self.walks: list[tuple[str, Walk]] = []
+        self.walks: list[tuple[str, Execution]] = []
         self._iterators: dict[str, str] = {}
         self.queues = self._route_rules_to_queues()
 
@@ -118,11 +119,11 @@ class ScriptedChoreography:
     def _execute(self, machine: str, envelope: dict[str, Any]) -> None:
         definition = self.template.state_machine_definition(machine)
         functions = task_functions(self.template, machine)
-        result = walk(
-            definition,
-            envelope,
-            lambda resource, payload: invoke(self.template, functions[resource], payload),
-        )
+        resources = {
+            resource: (lambda payload, f=function_id: invoke(self.template, f, payload))
+            for resource, function_id in functions.items()
+        }
+        result = execute(definition, envelope, resources)
         self.walks.append((machine, result))
 
     def _stream_records(self) -> Iterator[dict[str, Any]]:
@@ -269,7 +270,7 @@ def _fill_report(report, choreography, dynamodb, stack, session, url) -> None:
         report.stock_conserved &= item["available"] + item["reserved"] == initial
         report.stock_conserved &= item["available"] >= 0
     report.executions = Counter(f"{m}:{w.status}" for m, w in choreography.walks)
-    report.retries = sum(sum(w.retries.values()) for _, w in choreography.walks)
+    report.retries = sum(w.retries for _, w in choreography.walks)
 
 
 def _scan(dynamodb, table: str) -> list[dict[str, Any]]:
@@ -301,6 +302,6 @@ def _print_report(report: DemoReport, say) -> None:
     )
     say(f"Stock conserved (available + reserved = initial, >= 0): {report.stock_conserved}")
     say(
-        "\nScripted parts (until the local-cloud runtime lands): ASL walked without waits or "
-        "history, rule targets stood in by SQS queues, no HTTP server, no Firehose/Glue."
+        "\nScripted parts (until the local-cloud runtime lands): state machines run on a virtual "
+        "clock, rule targets stood in by SQS queues, no HTTP server, no Firehose/Glue."
     )

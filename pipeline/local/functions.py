@@ -7,8 +7,8 @@ import json
 from collections.abc import Callable
 from typing import Any
 
+from pipeline.asl import TaskFailed
 from pipeline.local.lambda_context import LambdaContext
-from pipeline.local.walker import TaskError
 from pipeline.template import Template
 
 FUNCTION = "AWS::Serverless::Function"
@@ -32,7 +32,7 @@ def invoke(template: Template, function_id: str, payload: Any) -> Any:
         return handler_of(template, function_id)(payload, context)
     except Exception as error:  # Lambda reports any unhandled exception as the task's error
         cause = {"errorMessage": str(error), "errorType": type(error).__name__}
-        raise TaskError(type(error).__name__, json.dumps(cause)) from error
+        raise TaskFailed(type(error).__name__, json.dumps(cause)) from error
 
 
 def task_functions(template: Template, state_machine_id: str) -> dict[str, str]:

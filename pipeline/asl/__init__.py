@@ -1,0 +1,23 @@
+"""The Amazon States Language interpreter: pure semantics, effects handed to a driver.
+
+``execute(definition, input, resources)`` runs a definition on a virtual clock with
+in-process resources; ``Interpreter`` is the generator the local runtime and the simulator
+drive with their own clocks.
+"""
+
+from pipeline.asl.errors import DefinitionError, TaskFailed
+from pipeline.asl.execution import Execution, VirtualClock, execute
+from pipeline.asl.interpreter import History, Interpreter, Invoke, Wait, retry_delay
+
+__all__ = [
+    "DefinitionError",
+    "Execution",
+    "History",
+    "Interpreter",
+    "Invoke",
+    "TaskFailed",
+    "VirtualClock",
+    "Wait",
+    "execute",
+    "retry_delay",
+]

@@ -1,0 +1,244 @@
+"""The intrinsic functions (``States.Format``, ``States.Array``, ...), parsed and evaluated.
+
+Arguments are string literals in single quotes (``\\`` escapes), numbers, booleans, null,
+paths (``$.x``, ``$$.Execution.Id``) or nested intrinsic calls (AWS "Intrinsic functions").
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import json
+import random
+import re
+import uuid
+from collections.abc import Callable
+from typing import Any
+
+from pipeline.asl import errors
+from pipeline.asl.errors import TaskFailed
+from pipeline.asl.paths import read
+
+_NUMBER = re.compile(r"-?\d+(\.\d+)?([eE][-+]?\d+)?")
+_NAME = re.compile(r"States\.[A-Za-z0-9]+")
+
+
+def _fail(message: str) -> TaskFailed:
+    return TaskFailed(errors.INTRINSIC_FAILURE, message)
+
+
+class _Parser:
+    """A recursive-descent parser over one intrinsic expression."""
+
+    def __init__(self, text: str) -> None:
+        self.text, self.pos = text, 0
+
+    def skip(self) -> None:
+        while self.pos < len(self.text) and self.text[self.pos].isspace():
+            self.pos += 1
+
+    def call(self) -> tuple[str, list[Any]]:
+        self.skip()
+        match = _NAME.match(self.text, self.pos)
+        if match is None:
+            raise _fail(f"expected an intrinsic function at {self.text[self.pos :]!r}")
+        self.pos = match.end()
+        self.skip()
+        if self.text[self.pos : self.pos + 1] != "(":
+            raise _fail(f"expected '(' after {match.group()}")
+        self.pos += 1
+        args: list[Any] = []
+        self.skip()
+        if self.text[self.pos : self.pos + 1] == ")":
+            self.pos += 1
+            return match.group(), args
+        while True:
+            args.append(self.argument())
+            self.skip()
+            char = self.text[self.pos : self.pos + 1]
+            self.pos += 1
+            if char == ")":
+                return match.group(), args
+            if char != ",":
+                raise _fail(f"expected ',' or ')' in {self.text!r}")
+
+    def argument(self) -> Any:
+        self.skip()
+        rest = self.text[self.pos :]
+        if rest.startswith("'"):
+            return ("literal", self.string())
+        if rest.startswith("$"):
+            end = self.pos
+            depth = 0
+            while end < len(self.text):
+                char = self.text[end]
+                if char == "[":
+                    depth += 1
+                elif char == "]":
+                    depth -= 1
+                elif char in ",)" and depth == 0:
+                    break
+                end += 1
+            path, self.pos = self.text[self.pos : end].strip(), end
+            return ("path", path)
+        if rest.startswith("States."):
+            return ("call", self.call())
+        for word, value in (("true", True), ("false", False), ("null", None)):
+            if rest.startswith(word):
+                self.pos += len(word)
+                return ("literal", value)
+        number = _NUMBER.match(self.text, self.pos)
+        if number:
+            self.pos = number.end()
+            text = number.group()
+            return ("literal", float(text) if any(c in text for c in ".eE") else int(text))
+        raise _fail(f"cannot read an argument at {rest!r}")
+
+    def string(self) -> str:
+        self.pos += 1
+        out = []
+        while self.pos < len(self.text):
+            char = self.text[self.pos]
+            if char == "\\" and self.pos + 1 < len(self.text):
+                escaped = self.text[self.pos + 1]
+                # Keep \{ and \} marked: only States.Format gives braces a meaning.
+                out.append("\\" + escaped if escaped in "{}" else escaped)
+                self.pos += 2
+                continue
+            if char == "'":
+                self.pos += 1
+                return "".join(out)
+            out.append(char)
+            self.pos += 1
+        raise _fail("unterminated string literal")
+
+
+def evaluate(expression: str, data: Any, context: Any, rng: random.Random | None = None) -> Any:
+    """Evaluate one intrinsic expression against the state's input and the context object."""
+    parser = _Parser(expression)
+    name, args = parser.call()
+    parser.skip()
+    if parser.pos != len(expression):
+        raise _fail(f"unexpected text after the call: {expression[parser.pos :]!r}")
+    return _apply(name, args, data, context, rng or random.Random(0))
+
+
+def _value(arg: tuple[str, Any], data: Any, context: Any, rng: random.Random) -> Any:
+    kind, value = arg
+    if kind == "literal":
+        return value
+    if kind == "path":
+        return read(value, data, context)
+    return _apply(value[0], value[1], data, context, rng)
+
+
+def _apply(name: str, raw: list[Any], data: Any, context: Any, rng: random.Random) -> Any:
+    function = FUNCTIONS.get(name)
+    if function is None:
+        raise _fail(f"unknown intrinsic function {name}")
+    args = [_value(a, data, context, rng) for a in raw]
+    if name != "States.Format":
+        args = [_unescape_braces(a) if isinstance(a, str) else a for a in args]
+    try:
+        return function(rng, *args)
+    except TaskFailed:
+        raise
+    except (TypeError, ValueError, IndexError, KeyError) as error:
+        raise _fail(f"{name} failed: {error}") from None
+
+
+def _unescape_braces(text: str) -> str:
+    return text.replace("\\{", "{").replace("\\}", "}")
+
+
+def _format(_rng: random.Random, template: str, *values: Any) -> str:
+    pieces = re.split(r"(?<!\\)\{\}", template)
+    if len(pieces) - 1 != len(values):
+        raise _fail(f"States.Format: {len(pieces) - 1} placeholders, {len(values)} arguments")
+    out = pieces[0]
+    for value, piece in zip(values, pieces[1:], strict=True):
+        out += (
+            value if isinstance(value, str) else json.dumps(value, separators=(",", ":"))
+        ) + piece
+    return _unescape_braces(out)
+
+
+def _partition(_rng: random.Random, array: list, size: int) -> list:
+    if not isinstance(size, int) or size < 1:
+        raise _fail("States.ArrayPartition: chunk size must be a positive integer")
+    return [array[i : i + size] for i in range(0, len(array), size)]
+
+
+def _range(_rng: random.Random, start: int, end: int, step: int) -> list[int]:
+    if step == 0:
+        raise _fail("States.ArrayRange: step must not be 0")
+    values = list(range(start, end + (1 if step > 0 else -1), step))
+    if len(values) > 1000:
+        raise _fail("States.ArrayRange: at most 1000 elements")
+    return values
+
+
+def _unique(_rng: random.Random, array: list) -> list:
+    out: list = []
+    for item in array:
+        if item not in out:
+            out.append(item)
+    return out
+
+
+def _hash(_rng: random.Random, value: str, algorithm: str) -> str:
+    names = {
+        "MD5": "md5",
+        "SHA-1": "sha1",
+        "SHA-256": "sha256",
+        "SHA-384": "sha384",
+        "SHA-512": "sha512",
+    }
+    if algorithm not in names:
+        raise _fail(f"States.Hash: unsupported algorithm {algorithm}")
+    return hashlib.new(names[algorithm], value.encode()).hexdigest()
+
+
+def _merge(_rng: random.Random, left: dict, right: dict, deep: bool) -> dict:
+    if deep:
+        raise _fail("States.JsonMerge: deep merging is not supported (AWS supports shallow only)")
+    return {**left, **right}
+
+
+def _random(rng: random.Random, start: int, end: int, seed: int | None = None) -> int:
+    source = random.Random(seed) if seed is not None else rng
+    return source.randint(start, end)
+
+
+def _uuid(rng: random.Random) -> str:
+    return str(uuid.UUID(int=rng.getrandbits(128), version=4))
+
+
+def _get_item(_rng: random.Random, array: list, index: int) -> Any:
+    if not isinstance(index, int) or not 0 <= index < len(array):
+        raise _fail(f"States.ArrayGetItem: index {index} out of bounds")
+    return array[index]
+
+
+FUNCTIONS: dict[str, Callable[..., Any]] = {
+    "States.Format": _format,
+    "States.StringToJson": lambda _r, text: json.loads(text),
+    "States.JsonToString": lambda _r, value: json.dumps(value, separators=(",", ":")),
+    "States.Array": lambda _r, *values: list(values),
+    "States.ArrayPartition": _partition,
+    "States.ArrayContains": lambda _r, array, value: value in array,
+    "States.ArrayRange": _range,
+    "States.ArrayGetItem": _get_item,
+    "States.ArrayLength": lambda _r, array: len(array),
+    "States.ArrayUnique": _unique,
+    "States.Base64Encode": lambda _r, text: base64.b64encode(text.encode()).decode(),
+    "States.Base64Decode": lambda _r, text: base64.b64decode(text).decode(),
+    "States.Hash": _hash,
+    "States.JsonMerge": _merge,
+    "States.MathRandom": _random,
+    "States.MathAdd": lambda _r, a, b: a + b,
+    "States.StringSplit": lambda _r, text, sep: [
+        p for p in re.split("[" + re.escape(sep) + "]", text) if p
+    ],
+    "States.UUID": _uuid,
+}
