@@ -18,6 +18,8 @@ import json
 import os
 import random
 import sys
+import urllib.error
+import urllib.request
 from collections import Counter
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -29,9 +31,9 @@ import boto3
 from pipeline.adapters.dynamo import from_item, to_item
 from pipeline.asl import Execution, execute
 from pipeline.domain.order import TERMINAL
-from pipeline.local.apigw import proxy_event
 from pipeline.local.endpoint import LocalEndpoint
 from pipeline.local.functions import handler_of, invoke, task_functions
+from pipeline.local.http_api import LocalApi
 from pipeline.local.provision import Stack, provision
 from pipeline.template import Template
 
@@ -193,22 +195,20 @@ def run_demo(
                     ),
                 )
             choreography = ScriptedChoreography(template, stack, session, endpoint.url)
-            for n in range(orders):
-                lines = [
-                    {"sku": sku, "quantity": rng.randint(1, 3)}
-                    for sku, *_ in rng.sample(CATALOGUE, rng.randint(1, 3))
-                ]
-                body = {"customer_id": f"cust-{rng.randint(1, 12):03d}", "lines": lines}
-                response = invoke(
-                    template,
-                    "OrderApiFunction",
-                    proxy_event("POST", "/orders", body, {"Idempotency-Key": f"demo-key-{n:05d}"}),
-                )
-                if response["statusCode"] in (200, 201):
-                    report.orders += 1
-                else:
-                    report.rejected += 1
-                choreography.pump()
+            with LocalApi(template, lambda f: handler_of(template, f)) as api:
+                say(f"Order API on {api.url} (HTTP, API Gateway proxy events).")
+                for n in range(orders):
+                    lines = [
+                        {"sku": sku, "quantity": rng.randint(1, 3)}
+                        for sku, *_ in rng.sample(CATALOGUE, rng.randint(1, 3))
+                    ]
+                    body = {"customer_id": f"cust-{rng.randint(1, 12):03d}", "lines": lines}
+                    status = _post(f"{api.url}/orders", body, f"demo-key-{seed}-{n:05d}")
+                    if status in (200, 201):
+                        report.orders += 1
+                    else:
+                        report.rejected += 1
+                    choreography.pump()
             choreography.run_until_quiet()
             _fill_report(report, choreography, dynamodb, stack, session, endpoint.url)
         finally:
@@ -217,6 +217,21 @@ def run_demo(
             _reset_wiring(template)
     _print_report(report, say)
     return report
+
+
+def _post(url: str, body: Any, key: str) -> int:
+    """POST JSON over HTTP; returns the status code (4xx/5xx included)."""
+    request = urllib.request.Request(
+        url,
+        data=json.dumps(body).encode(),
+        method="POST",
+        headers={"Content-Type": "application/json", "Idempotency-Key": key},
+    )
+    try:
+        with urllib.request.urlopen(request, timeout=30) as response:
+            return response.status
+    except urllib.error.HTTPError as error:
+        return error.code
 
 
 def _point_handlers_at(url: str, template: Template, stack: Stack, faults: dict[str, str]) -> None:
@@ -289,7 +304,7 @@ def _print_report(report: DemoReport, say) -> None:
     for status, count in sorted(report.by_status.items()):
         terminal = "terminal" if status in TERMINAL else "NOT TERMINAL"
         say(f"  {status:<22} {count:>4}  ({terminal})")
-    say("State machine walks:")
+    say("State machine executions:")
     for key, count in sorted(report.executions.items()):
         say(f"  {key:<40} {count:>4}")
     say(f"Retries: {report.retries}   Events stored: {report.events}")
@@ -303,5 +318,5 @@ def _print_report(report: DemoReport, say) -> None:
     say(f"Stock conserved (available + reserved = initial, >= 0): {report.stock_conserved}")
     say(
         "\nScripted parts (until the local-cloud runtime lands): state machines run on a virtual "
-        "clock, rule targets stood in by SQS queues, no HTTP server, no Firehose/Glue."
+        "clock, rule targets stood in by SQS queues, no Firehose/Glue."
     )

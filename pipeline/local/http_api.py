@@ -1,0 +1,147 @@
+"""The order API over real HTTP on loopback, as `sam local start-api` serves it.
+
+Each request becomes an API Gateway REST (v1) proxy event for the handler the template routes
+it to; the handler's proxy response becomes the HTTP response. Routes come from the
+template's ``Api`` events, so a new route needs no change here.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import re
+import threading
+from collections.abc import Callable
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+from urllib.parse import parse_qsl, urlsplit
+
+from pipeline.local.apigw import proxy_event
+from pipeline.local.lambda_context import LambdaContext
+from pipeline.template import Template
+
+Handler = Callable[[dict[str, Any], Any], dict[str, Any]]
+MAX_BODY = 10 * 1024 * 1024  # API Gateway's payload limit
+
+
+def routes(template: Template) -> list[tuple[str, re.Pattern[str], str, str]]:
+    """(method, path regex, resource path, function id) for every Api event in the template."""
+    out = []
+    for function_id, function in template.of_type("AWS::Serverless::Function"):
+        for event in function.get("Properties", {}).get("Events", {}).values():
+            if event.get("Type") != "Api":
+                continue
+            path = event["Properties"]["Path"]
+            pattern = re.compile("^" + re.sub(r"\{([^}/]+)\}", r"(?P<\1>[^/]+)", path) + "$")
+            out.append((event["Properties"]["Method"].upper(), pattern, path, function_id))
+    return out
+
+
+class LocalApi:
+    """An HTTP server on 127.0.0.1 dispatching to in-process handlers; a context manager."""
+
+    def __init__(
+        self,
+        template: Template,
+        resolve: Callable[[str], Handler],
+        host: str = "127.0.0.1",
+        port: int = 0,
+    ) -> None:
+        self.routes = routes(template)
+        self.resolve = resolve
+        self._server = ThreadingHTTPServer((host, port), self._request_handler())
+        self._server.daemon_threads = True
+        self._thread: threading.Thread | None = None
+
+    @property
+    def url(self) -> str:
+        host, port = self._server.server_address[:2]
+        return f"http://{host}:{port}/v1"
+
+    def _request_handler(self) -> type[BaseHTTPRequestHandler]:
+        api = self
+
+        class RequestHandler(BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+
+            def log_message(self, *_args: Any) -> None:  # quiet, like a Lambda proxy
+                return
+
+            def _serve(self) -> None:
+                status, headers, body = api.dispatch(
+                    self.command, self.path, dict(self.headers.items()), self._body()
+                )
+                self.send_response(status)
+                for key, value in headers.items():
+                    self.send_header(key, value)
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
+
+            def _body(self) -> bytes | None:
+                length = int(self.headers.get("Content-Length") or 0)
+                return self.rfile.read(min(length, MAX_BODY + 1)) if length else None
+
+            do_GET = do_POST = do_PUT = do_DELETE = do_PATCH = _serve
+
+        return RequestHandler
+
+    def dispatch(
+        self, method: str, raw_path: str, headers: dict[str, str], body: bytes | None
+    ) -> tuple[int, dict[str, str], bytes]:
+        """Route one request; returns (status, headers, body)."""
+        if body is not None and len(body) > MAX_BODY:
+            return _json(413, {"message": "Request Too Long"})
+        url = urlsplit(raw_path)
+        path = url.path.removeprefix("/v1")
+        for route_method, pattern, _resource, function_id in self.routes:
+            match = pattern.match(path)
+            if match and route_method == method:
+                event = proxy_event(
+                    method,
+                    path,
+                    None,
+                    headers,
+                    query=dict(parse_qsl(url.query)) or None,
+                    raw_body=body if body is not None else None,
+                )
+                event["pathParameters"] = match.groupdict() or None
+                response = self.resolve(function_id)(event, LambdaContext(function_id))
+                return _from_proxy(response)
+        return _json(
+            404 if not any(p.match(path) for _, p, _, _ in self.routes) else 405,
+            {"message": "Missing Authentication Token"},
+        )
+
+    def __enter__(self) -> LocalApi:
+        self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
+        self._thread.start()
+        return self
+
+    def __exit__(self, *_exc: object) -> None:
+        self._server.shutdown()
+        self._server.server_close()
+
+
+def _json(status: int, body: Any) -> tuple[int, dict[str, str], bytes]:
+    return status, {"Content-Type": "application/json"}, json.dumps(body).encode()
+
+
+def _from_proxy(response: dict[str, Any]) -> tuple[int, dict[str, str], bytes]:
+    headers = dict(response.get("headers") or {})
+    for key, values in (response.get("multiValueHeaders") or {}).items():
+        headers[key] = ",".join(values)
+    body = response.get("body") or ""
+    if response.get("isBase64Encoded"):
+        return response["statusCode"], headers, base64.b64decode(body)
+    return response["statusCode"], headers, body.encode()
+
+
+def _text_or_bytes(body: bytes | None) -> str | bytes | None:
+    """Text bodies pass as text; anything not UTF-8 goes base64-encoded, as API Gateway does."""
+    if body is None:
+        return None
+    try:
+        return body.decode("utf-8")
+    except UnicodeDecodeError:
+        return body
