@@ -21,7 +21,6 @@ import sys
 import urllib.error
 import urllib.request
 from collections import Counter
-from collections.abc import Iterator
 from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any, TextIO
@@ -35,6 +34,7 @@ from pipeline.local.endpoint import LocalEndpoint
 from pipeline.local.functions import handler_of, invoke, task_functions
 from pipeline.local.http_api import LocalApi
 from pipeline.local.provision import Stack, provision
+from pipeline.local.stream_mapping import MappingConfig, StreamMapping
 from pipeline.template import Template
 
 CATALOGUE = [  # (sku, name, unit price, stock): one hot SKU with little stock
@@ -66,8 +66,16 @@ class ScriptedChoreography:
         self.template, self.stack, self.url = template, stack, url
         self.client = lambda name: session.client(name, endpoint_url=url)
         self.walks: list[tuple[str, Execution]] = []
-        self._iterators: dict[str, str] = {}
         self.queues = self._route_rules_to_queues()
+        config = MappingConfig.from_template(template, "StreamProcessorFunction")
+        self.stream = StreamMapping(
+            config,
+            lambda event: invoke(template, "StreamProcessorFunction", event),
+            self.client("dynamodbstreams"),
+            stack.resources["EventsTable"].attributes["StreamArn"],
+            self.client("sqs"),
+            stack.ref(config.on_failure["Fn::GetAtt"][0]),
+        )
 
     def _route_rules_to_queues(self) -> dict[str, str]:
         """Each template rule, with its own pattern, delivering to an SQS stand-in queue."""
@@ -97,12 +105,8 @@ class ScriptedChoreography:
         return queues
 
     def pump(self) -> int:
-        """One round: stream records to the stream processor, routed events to state machines."""
-        moved = 0
-        records = list(self._stream_records())
-        if records:
-            invoke(self.template, "StreamProcessorFunction", {"Records": records})
-            moved += len(records)
+        """One round: the stream mapping feeds the processor, routed events start executions."""
+        moved = self.stream.poll()
         sqs = self.client("sqs")
         for machine, url in self.queues.items():
             messages = sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=10).get("Messages", [])
@@ -127,22 +131,6 @@ class ScriptedChoreography:
         }
         result = execute(definition, envelope, resources)
         self.walks.append((machine, result))
-
-    def _stream_records(self) -> Iterator[dict[str, Any]]:
-        streams = self.client("dynamodbstreams")
-        arn = self.stack.resources["EventsTable"].attributes["StreamArn"]
-        for shard in streams.describe_stream(StreamArn=arn)["StreamDescription"]["Shards"]:
-            shard_id = shard["ShardId"]
-            iterator = (
-                self._iterators.get(shard_id)
-                or streams.get_shard_iterator(
-                    StreamArn=arn, ShardId=shard_id, ShardIteratorType="TRIM_HORIZON"
-                )["ShardIterator"]
-            )
-            page = streams.get_records(ShardIterator=iterator)
-            self._iterators[shard_id] = page["NextShardIterator"]
-            for record in page["Records"]:
-                yield {**record, "eventSourceARN": arn}
 
 
 DEFAULT_FAULTS = {"FAKE_GATEWAY_DECLINE_RATE": "0.1"}
