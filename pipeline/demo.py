@@ -1,13 +1,14 @@
 """`python -m pipeline demo`: orders through the real handlers and state machines, on loopback.
 
-What runs for real: moto's AWS endpoint on 127.0.0.1, the template's tables/queues/topics/bus,
-the order API handler (API Gateway proxy events), the event store and its DynamoDB stream,
-the stream processor (projection + outbox relay to EventBridge), the template's rules with
-their event patterns (matched by moto's EventBridge), and the four ASL state machines calling
-the step handlers through ``pipeline.asl`` (the ASL interpreter, on a virtual clock: retries
-and waits take no wall time). What is scripted until the local-cloud runtime lands: rule
-targets are SQS stand-ins drained by this loop (no target retry policy or DLQ delivery yet),
-there is no HTTP API server yet, and Firehose/Glue are not emulated.
+What runs: moto's AWS endpoint on 127.0.0.1 with the template's tables, queues, topics and
+bus; orders posted over HTTP to the local API (``pipeline.local.http_api``); the event store
+and its DynamoDB stream read by an event-source mapping with Lambda's retry semantics; the
+stream processor (projection and outbox relay to EventBridge); the template's rules, matched
+by moto's EventBridge and delivered to their state machines with each target's retry policy
+and DLQ (``pipeline.local.event_delivery``); the four ASL state machines run by
+``pipeline.asl`` on a virtual clock, calling the real step handlers.
+Not yet: wall-clock time scaling, Firehose/Parquet delivery, named fault scenarios and the
+remediation schedule (the local-cloud issue), which the report says when it ends.
 """
 
 from __future__ import annotations
@@ -31,6 +32,7 @@ from pipeline.adapters.dynamo import from_item, to_item
 from pipeline.asl import Execution, execute
 from pipeline.domain.order import TERMINAL
 from pipeline.local.endpoint import LocalEndpoint
+from pipeline.local.event_delivery import Delivery, DeliveryFailed, Route, routes
 from pipeline.local.functions import handler_of, invoke, task_functions
 from pipeline.local.http_api import LocalApi
 from pipeline.local.provision import Stack, provision
@@ -57,6 +59,9 @@ class DemoReport:
     confirmed_total: Decimal = Decimal("0")
     stock_conserved: bool = True
     notifications: int = 0
+    delivery_retries: int = 0
+    dead_lettered: int = 0
+    dlq_depth: dict[str, int] = field(default_factory=dict)
 
 
 class ScriptedChoreography:
@@ -66,7 +71,6 @@ class ScriptedChoreography:
         self.template, self.stack, self.url = template, stack, url
         self.client = lambda name: session.client(name, endpoint_url=url)
         self.walks: list[tuple[str, Execution]] = []
-        self.queues = self._route_rules_to_queues()
         config = MappingConfig.from_template(template, "StreamProcessorFunction")
         self.stream = StreamMapping(
             config,
@@ -77,44 +81,29 @@ class ScriptedChoreography:
             stack.ref(config.on_failure["Fn::GetAtt"][0]),
         )
 
-    def _route_rules_to_queues(self) -> dict[str, str]:
-        """Each template rule, with its own pattern, delivering to an SQS stand-in queue."""
-        events, sqs, bus = (
+    def connect_rules(self, start_throttle_rate: float = 0.0, seed: int = 0) -> None:
+        """Route the template's rules to their state machines (delivery with retry and DLQ)."""
+        throttles = random.Random(seed)
+
+        def start(route: Route, event: dict[str, Any]) -> None:
+            if throttles.random() < start_throttle_rate:
+                raise DeliveryFailed("THROTTLING", "StartExecution was throttled (injected)")
+            self._execute(route.machine_id, event)
+
+        stack = self.stack
+        prefix = f"arn:aws:states:{stack.region}:{stack.account}:stateMachine:{stack.name}-"
+        self.delivery = Delivery(
             self.client("events"),
             self.client("sqs"),
             self.stack.ref("OrderEventBus"),
+            routes(self.template, self.stack, lambda machine_id: prefix + machine_id),
+            start,
         )
-        queues: dict[str, str] = {}
-        for rule_id, rule in self.template.of_type("AWS::Events::Rule"):
-            props = rule["Properties"]
-            if "EventPattern" not in props:
-                continue  # schedules are not event routes
-            (target,) = props["Targets"]
-            machine = target["Arn"]["Ref"]
-            url = sqs.create_queue(QueueName=f"route-{rule_id}")["QueueUrl"]
-            arn = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])
-            events.put_rule(
-                Name=rule_id, EventBusName=bus, EventPattern=json.dumps(props["EventPattern"])
-            )
-            events.put_targets(
-                Rule=rule_id,
-                EventBusName=bus,
-                Targets=[{"Id": machine, "Arn": arn["Attributes"]["QueueArn"]}],
-            )
-            queues[machine] = url
-        return queues
+        self.delivery.connect()
 
     def pump(self) -> int:
         """One round: the stream mapping feeds the processor, routed events start executions."""
-        moved = self.stream.poll()
-        sqs = self.client("sqs")
-        for machine, url in self.queues.items():
-            messages = sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=10).get("Messages", [])
-            for message in messages:
-                self._execute(machine, json.loads(message["Body"]))
-                sqs.delete_message(QueueUrl=url, ReceiptHandle=message["ReceiptHandle"])
-                moved += 1
-        return moved
+        return self.stream.poll() + self.delivery.pump()
 
     def run_until_quiet(self, max_rounds: int = 500) -> None:
         for _ in range(max_rounds):
@@ -183,6 +172,7 @@ def run_demo(
                     ),
                 )
             choreography = ScriptedChoreography(template, stack, session, endpoint.url)
+            choreography.connect_rules(float(os.environ.get("FAKE_START_THROTTLE_RATE", "0")), seed)
             with LocalApi(template, lambda f: handler_of(template, f)) as api:
                 say(f"Order API on {api.url} (HTTP, API Gateway proxy events).")
                 for n in range(orders):
@@ -274,6 +264,14 @@ def _fill_report(report, choreography, dynamodb, stack, session, url) -> None:
         report.stock_conserved &= item["available"] >= 0
     report.executions = Counter(f"{m}:{w.status}" for m, w in choreography.walks)
     report.retries = sum(w.retries for _, w in choreography.walks)
+    report.delivery_retries = choreography.delivery.retries
+    report.dead_lettered = choreography.delivery.dead_lettered
+    sqs = session.client("sqs", endpoint_url=url)
+    for queue_id, _ in choreography.template.of_type("AWS::SQS::Queue"):
+        attributes = sqs.get_queue_attributes(
+            QueueUrl=stack.ref(queue_id), AttributeNames=["ApproximateNumberOfMessages"]
+        )["Attributes"]
+        report.dlq_depth[queue_id] = int(attributes["ApproximateNumberOfMessages"])
 
 
 def _scan(dynamodb, table: str) -> list[dict[str, Any]]:
@@ -295,7 +293,12 @@ def _print_report(report: DemoReport, say) -> None:
     say("State machine executions:")
     for key, count in sorted(report.executions.items()):
         say(f"  {key:<40} {count:>4}")
-    say(f"Retries: {report.retries}   Events stored: {report.events}")
+    say(f"Task retries: {report.retries}   Events stored: {report.events}")
+    say(
+        f"EventBridge delivery retries: {report.delivery_retries}, "
+        f"dead-lettered: {report.dead_lettered}; queue depths: "
+        + ", ".join(f"{q}={n}" for q, n in sorted(report.dlq_depth.items()))
+    )
     say(f"Customer notifications: {report.notifications}")
     reconciled = report.captured_minus_refunded == report.confirmed_total
     say(
@@ -305,6 +308,7 @@ def _print_report(report: DemoReport, say) -> None:
     )
     say(f"Stock conserved (available + reserved = initial, >= 0): {report.stock_conserved}")
     say(
-        "\nScripted parts (until the local-cloud runtime lands): state machines run on a virtual "
-        "clock, rule targets stood in by SQS queues, no Firehose/Glue."
+        "\nNot yet local (the local-cloud issue is in progress): wall-clock time scaling "
+        "(executions run on a virtual clock), Firehose/Parquet delivery, named fault scenarios, "
+        "the DLQ remediation schedule."
     )

@@ -20,7 +20,7 @@ def test_demo_orders_all_end_terminal_with_money_and_stock_conserved():
     assert report.captured_minus_refunded == report.confirmed_total
     assert report.stock_conserved
     assert report.notifications == sum(report.by_status.values())
-    assert "Scripted parts" in out.getvalue()
+    assert "Not yet local" in out.getvalue()
 
 
 def test_demo_command_exits_zero_when_invariants_hold(capsys):
@@ -37,3 +37,12 @@ def test_a_carrier_outage_runs_the_whole_saga_back_release_then_refund():
     assert report.executions["ShippingStateMachine:FAILED"] > 0  # visible failed executions
     assert report.retries >= 5 * report.executions["ShippingStateMachine:FAILED"]
     assert report.notifications == 6
+
+
+def test_throttled_deliveries_are_retried_and_every_order_still_finishes():
+    report = run_demo(orders=8, seed=2, faults={"FAKE_START_THROTTLE_RATE": "0.3"})
+    assert report.delivery_retries > 0
+    assert report.dead_lettered == 0 and sum(report.dlq_depth.values()) == 0
+    assert set(report.by_status) <= {"CONFIRMED", "CANCELLED"}
+    assert report.stock_conserved
+    assert report.captured_minus_refunded == report.confirmed_total

@@ -1,0 +1,155 @@
+"""EventBridge target delivery: each rule's events start its state machine, with the target's
+retry policy, and land in the target's dead-letter queue when delivery keeps failing.
+
+moto matches the template's event patterns and puts each matching event in a stand-in queue
+per rule; this module is the part moto lacks: delivering to the Step Functions target with
+``RetryPolicy`` (``MaximumRetryAttempts``, ``MaximumEventAgeInSeconds``) and, once those are
+spent, sending the event to ``DeadLetterConfig`` with EventBridge's error attributes
+(ERROR_CODE, ERROR_MESSAGE, RULE_ARN, TARGET_ARN, RETRY_ATTEMPTS; EventBridge user guide,
+"Using dead-letter queues to process undelivered events"). A delivery failure means the
+target could not be started (throttled, say), not that the execution later failed.
+"""
+
+from __future__ import annotations
+
+import json
+import random
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from pipeline.local.provision import Stack
+from pipeline.template import Template
+
+# EventBridge retries with exponential backoff and jitter; first delay about 1 s, capped.
+FIRST_DELAY_S, MAX_DELAY_S = 1.0, 300.0
+
+
+class DeliveryFailed(Exception):
+    """The target could not be invoked; ``code`` is the EventBridge DLQ error code."""
+
+    def __init__(self, code: str, message: str) -> None:
+        super().__init__(message)
+        self.code = code
+
+
+@dataclass
+class Route:
+    """One rule and its single target, as the template declares them."""
+
+    rule_id: str
+    rule_arn: str
+    pattern: dict[str, Any]
+    machine_id: str
+    machine_arn: str
+    max_attempts: int
+    max_age_s: int
+    dlq_url: str
+    queue_url: str = ""
+
+
+def routes(template: Template, stack: Stack, machine_arn: Callable[[str], str]) -> list[Route]:
+    """Every pattern rule of the template with its state-machine target."""
+    out = []
+    for rule_id, rule in template.of_type("AWS::Events::Rule"):
+        props = rule["Properties"]
+        if "EventPattern" not in props:
+            continue
+        (target,) = props["Targets"]
+        machine_id = target["Arn"]["Ref"]
+        policy = target.get("RetryPolicy", {})
+        out.append(
+            Route(
+                rule_id=rule_id,
+                rule_arn=f"arn:aws:events:{stack.region}:{stack.account}:rule/"
+                f"{stack.ref('OrderEventBus')}/{rule_id}",
+                pattern=props["EventPattern"],
+                machine_id=machine_id,
+                machine_arn=machine_arn(machine_id),
+                max_attempts=int(policy.get("MaximumRetryAttempts", 185)),
+                max_age_s=int(policy.get("MaximumEventAgeInSeconds", 86400)),
+                dlq_url=stack.ref(target["DeadLetterConfig"]["Arn"]["Fn::GetAtt"][0]),
+            )
+        )
+    return out
+
+
+@dataclass
+class Delivery:
+    """Delivers queued events to targets; ``start`` starts one execution or raises."""
+
+    events: Any  # boto3 EventBridge client
+    sqs: Any  # boto3 SQS client
+    bus: str
+    routes: list[Route]
+    start: Callable[[Route, dict[str, Any]], None]
+    rng: random.Random = field(default_factory=lambda: random.Random(0))
+    delivered: int = 0
+    retries: int = 0
+    dead_lettered: int = 0
+
+    def connect(self) -> None:
+        """Put each rule on the bus with its pattern and a stand-in queue as its target."""
+        for route in self.routes:
+            url = self.sqs.create_queue(QueueName=f"route-{route.rule_id}")["QueueUrl"]
+            arn = self.sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])
+            self.events.put_rule(
+                Name=route.rule_id, EventBusName=self.bus, EventPattern=json.dumps(route.pattern)
+            )
+            self.events.put_targets(
+                Rule=route.rule_id,
+                EventBusName=self.bus,
+                Targets=[{"Id": route.machine_id, "Arn": arn["Attributes"]["QueueArn"]}],
+            )
+            route.queue_url = url
+
+    def pump(self) -> int:
+        """Deliver everything waiting; returns how many events were handled."""
+        handled = 0
+        for route in self.routes:
+            while True:
+                messages = self.sqs.receive_message(
+                    QueueUrl=route.queue_url, MaxNumberOfMessages=10
+                ).get("Messages", [])
+                if not messages:
+                    break
+                for message in messages:
+                    self._deliver(route, json.loads(message["Body"]))
+                    self.sqs.delete_message(
+                        QueueUrl=route.queue_url, ReceiptHandle=message["ReceiptHandle"]
+                    )
+                    handled += 1
+        return handled
+
+    def _deliver(self, route: Route, event: dict[str, Any]) -> None:
+        age, attempt = 0.0, 0
+        while True:
+            try:
+                self.start(route, event)
+                self.delivered += 1
+                return
+            except DeliveryFailed as failure:
+                delay = min(MAX_DELAY_S, FIRST_DELAY_S * 2**attempt) * self.rng.uniform(0.5, 1)
+                if attempt >= route.max_attempts or age + delay > route.max_age_s:
+                    self._dead_letter(route, event, failure, attempt)
+                    return
+                attempt += 1
+                age += delay
+                self.retries += 1
+
+    def _dead_letter(self, route: Route, event: dict, failure: DeliveryFailed, retries: int):
+        attributes = {
+            "RULE_ARN": route.rule_arn,
+            "TARGET_ARN": route.machine_arn,
+            "ERROR_CODE": failure.code,
+            "ERROR_MESSAGE": str(failure)[:256],
+            "RETRY_ATTEMPTS": str(retries),
+        }
+        self.sqs.send_message(
+            QueueUrl=route.dlq_url,
+            MessageBody=json.dumps(event),
+            MessageAttributes={
+                k: {"DataType": "String", "StringValue": v} for k, v in attributes.items()
+            },
+        )
+        self.dead_lettered += 1
