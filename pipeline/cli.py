@@ -18,9 +18,13 @@ def main(argv: list[str] | None = None) -> int:
         from pipeline.demo import run_demo
 
         report = run_demo(args.orders, args.seed, out=sys.stdout, verbose=args.verbose)
-        ok = report.stock_conserved and all(
-            status in {"CONFIRMED", "CANCELLED", "COMPENSATION_FAILED"}
-            for status in report.by_status
+        ok = (
+            report.stock_conserved
+            and report.lake_matches_store
+            and all(
+                status in {"CONFIRMED", "CANCELLED", "COMPENSATION_FAILED"}
+                for status in report.by_status
+            )
         )
         return 0 if ok else 1
     return 2

@@ -7,8 +7,9 @@ stream processor (projection and outbox relay to EventBridge); the template's ru
 by moto's EventBridge and delivered to their state machines with each target's retry policy
 and DLQ (``pipeline.local.event_delivery``); the four ASL state machines run by
 ``pipeline.asl`` on a virtual clock, calling the real step handlers.
-Not yet: wall-clock time scaling, Firehose/Parquet delivery, named fault scenarios and the
-remediation schedule (the local-cloud issue), which the report says when it ends.
+The audit forwarder feeds a local Firehose that writes Parquet into the lake bucket.
+Not yet: wall-clock time scaling, named fault scenarios and the remediation schedule (the
+local-cloud issue), which the report says when it ends.
 """
 
 from __future__ import annotations
@@ -27,12 +28,15 @@ from decimal import Decimal
 from typing import Any, TextIO
 
 import boto3
+import pyarrow.parquet as pq
 
 from pipeline.adapters.dynamo import from_item, to_item
 from pipeline.asl import Execution, execute
 from pipeline.domain.order import TERMINAL
+from pipeline.handlers import audit_forwarder
 from pipeline.local.endpoint import LocalEndpoint
 from pipeline.local.event_delivery import Delivery, DeliveryFailed, Route, routes
+from pipeline.local.firehose import LocalFirehose
 from pipeline.local.functions import handler_of, invoke, task_functions
 from pipeline.local.http_api import LocalApi
 from pipeline.local.provision import Stack, provision
@@ -58,6 +62,9 @@ class DemoReport:
     captured_minus_refunded: Decimal = Decimal("0")
     confirmed_total: Decimal = Decimal("0")
     stock_conserved: bool = True
+    lake_rows: int = 0
+    lake_files: int = 0
+    lake_matches_store: bool = False
     notifications: int = 0
     delivery_retries: int = 0
     dead_lettered: int = 0
@@ -71,6 +78,7 @@ class ScriptedChoreography:
         self.template, self.stack, self.url = template, stack, url
         self.client = lambda name: session.client(name, endpoint_url=url)
         self.walks: list[tuple[str, Execution]] = []
+        self.audit: StreamMapping | None = None
         config = MappingConfig.from_template(template, "StreamProcessorFunction")
         self.stream = StreamMapping(
             config,
@@ -101,9 +109,33 @@ class ScriptedChoreography:
         )
         self.delivery.connect()
 
+    def connect_audit_lake(self, session: boto3.Session) -> LocalFirehose:
+        """The second stream consumer: audit rows through a local Firehose into Parquet."""
+        firehose = LocalFirehose(
+            session.client("s3", endpoint_url=self.url),
+            self.stack.ref("AuditLakeBucket"),
+            self.template,
+        )
+        audit_forwarder.wiring.configure(
+            audit_forwarder.ForwarderDeps(firehose, "AuditDeliveryStream", "local")
+        )
+        config = MappingConfig.from_template(self.template, "AuditForwarderFunction")
+        self.audit = StreamMapping(
+            config,
+            lambda event: invoke(self.template, "AuditForwarderFunction", event),
+            self.client("dynamodbstreams"),
+            self.stack.resources["EventsTable"].attributes["StreamArn"],
+            self.client("sqs"),
+            self.stack.ref(config.on_failure["Fn::GetAtt"][0]),
+        )
+        return firehose
+
     def pump(self) -> int:
-        """One round: the stream mapping feeds the processor, routed events start executions."""
-        return self.stream.poll() + self.delivery.pump()
+        """One round: the stream mappings feed their functions, routed events start executions."""
+        moved = self.stream.poll() + self.delivery.pump()
+        if self.audit is not None:
+            self.audit.poll()
+        return moved
 
     def run_until_quiet(self, max_rounds: int = 500) -> None:
         for _ in range(max_rounds):
@@ -173,6 +205,7 @@ def run_demo(
                 )
             choreography = ScriptedChoreography(template, stack, session, endpoint.url)
             choreography.connect_rules(float(os.environ.get("FAKE_START_THROTTLE_RATE", "0")), seed)
+            firehose = choreography.connect_audit_lake(session)
             with LocalApi(template, lambda f: handler_of(template, f)) as api:
                 say(f"Order API on {api.url} (HTTP, API Gateway proxy events).")
                 for n in range(orders):
@@ -188,7 +221,9 @@ def run_demo(
                         report.rejected += 1
                     choreography.pump()
             choreography.run_until_quiet()
+            firehose.flush()
             _fill_report(report, choreography, dynamodb, stack, session, endpoint.url)
+            _check_lake(report, session.client("s3", endpoint_url=endpoint.url), stack, dynamodb)
         finally:
             os.environ.clear()
             os.environ.update(saved_env)
@@ -274,6 +309,27 @@ def _fill_report(report, choreography, dynamodb, stack, session, url) -> None:
         report.dlq_depth[queue_id] = int(attributes["ApproximateNumberOfMessages"])
 
 
+def _check_lake(report: DemoReport, s3: Any, stack: Stack, dynamodb: Any) -> None:
+    """Events in the store = rows in the Parquet lake, one row per (order, sequence)."""
+    bucket = stack.ref("AuditLakeBucket")
+    keys = [
+        o["Key"]
+        for page in s3.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix="events/")
+        for o in page.get("Contents", [])
+    ]
+    rows: list[tuple[str, int]] = []
+    for key in keys:
+        table = pq.read_table(io.BytesIO(s3.get_object(Bucket=bucket, Key=key)["Body"].read()))
+        rows += zip(
+            table.column("order_id").to_pylist(), table.column("sequence").to_pylist(), strict=True
+        )
+    stored = {
+        (e["order_id"], int(e["sequence"])) for e in _scan(dynamodb, stack.ref("EventsTable"))
+    }
+    report.lake_rows, report.lake_files = len(rows), len(keys)
+    report.lake_matches_store = len(rows) == len(set(rows)) and set(rows) == stored
+
+
 def _scan(dynamodb, table: str) -> list[dict[str, Any]]:
     items, kwargs = [], {"TableName": table}
     while True:
@@ -308,7 +364,11 @@ def _print_report(report: DemoReport, say) -> None:
     )
     say(f"Stock conserved (available + reserved = initial, >= 0): {report.stock_conserved}")
     say(
+        f"Audit lake: {report.lake_rows} Parquet rows in {report.lake_files} files; "
+        f"one per stored event: {report.lake_matches_store}"
+    )
+    say(
         "\nNot yet local (the local-cloud issue is in progress): wall-clock time scaling "
-        "(executions run on a virtual clock), Firehose/Parquet delivery, named fault scenarios, "
+        "(executions run on a virtual clock), named fault scenarios, "
         "the DLQ remediation schedule."
     )

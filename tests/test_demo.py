@@ -20,6 +20,7 @@ def test_demo_orders_all_end_terminal_with_money_and_stock_conserved():
     assert report.captured_minus_refunded == report.confirmed_total
     assert report.stock_conserved
     assert report.notifications == sum(report.by_status.values())
+    assert report.lake_matches_store and report.lake_rows == report.events
     assert "Not yet local" in out.getvalue()
 
 
