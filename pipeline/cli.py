@@ -5,6 +5,8 @@ from __future__ import annotations
 import argparse
 import sys
 
+from pipeline.local.faults import SCENARIOS
+
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m pipeline", description=__doc__)
@@ -13,11 +15,19 @@ def main(argv: list[str] | None = None) -> int:
     demo.add_argument("--orders", type=int, default=40)
     demo.add_argument("--seed", type=int, default=7)
     demo.add_argument("--verbose", action="store_true", help="show the handlers' logs and metrics")
+    demo.add_argument(
+        "--scenario",
+        default="default",
+        choices=sorted(SCENARIOS),
+        help="named, seeded fault scenario",
+    )
     args = parser.parse_args(argv)
     if args.command == "demo":
         from pipeline.demo import run_demo
 
-        report = run_demo(args.orders, args.seed, out=sys.stdout, verbose=args.verbose)
+        report = run_demo(
+            args.orders, args.seed, out=sys.stdout, verbose=args.verbose, scenario=args.scenario
+        )
         ok = (
             report.stock_conserved
             and report.lake_matches_store

@@ -8,8 +8,9 @@ by moto's EventBridge and delivered to their state machines with each target's r
 and DLQ (``pipeline.local.event_delivery``); the four ASL state machines run by
 ``pipeline.asl`` on a virtual clock, calling the real step handlers.
 The audit forwarder feeds a local Firehose that writes Parquet into the lake bucket.
-Not yet: wall-clock time scaling, named fault scenarios and the remediation schedule (the
-local-cloud issue), which the report says when it ends.
+Faults come from named, seeded scenarios (``pipeline.local.faults``).
+Not yet: wall-clock time scaling, DynamoDB and Lambda-timeout fault injection and the
+remediation schedule (the local-cloud issue), which the report says when it ends.
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ import sys
 import urllib.error
 import urllib.request
 from collections import Counter
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any, TextIO
@@ -31,11 +33,12 @@ import boto3
 import pyarrow.parquet as pq
 
 from pipeline.adapters.dynamo import from_item, to_item
-from pipeline.asl import Execution, execute
+from pipeline.asl import Execution, TaskFailed, execute
 from pipeline.domain.order import TERMINAL
 from pipeline.handlers import audit_forwarder
 from pipeline.local.endpoint import LocalEndpoint
 from pipeline.local.event_delivery import Delivery, DeliveryFailed, Route, routes
+from pipeline.local.faults import scenario as fault_scenario
 from pipeline.local.firehose import LocalFirehose
 from pipeline.local.functions import handler_of, invoke, task_functions
 from pipeline.local.http_api import LocalApi
@@ -67,6 +70,7 @@ class DemoReport:
     lake_matches_store: bool = False
     notifications: int = 0
     delivery_retries: int = 0
+    duplicate_deliveries: int = 0
     dead_lettered: int = 0
     dlq_depth: dict[str, int] = field(default_factory=dict)
 
@@ -79,6 +83,9 @@ class ScriptedChoreography:
         self.client = lambda name: session.client(name, endpoint_url=url)
         self.walks: list[tuple[str, Execution]] = []
         self.audit: StreamMapping | None = None
+        self.duplicates = 0
+        self.lambda_throttle = 0.0
+        self.faults = random.Random(0)
         config = MappingConfig.from_template(template, "StreamProcessorFunction")
         self.stream = StreamMapping(
             config,
@@ -89,14 +96,21 @@ class ScriptedChoreography:
             stack.ref(config.on_failure["Fn::GetAtt"][0]),
         )
 
-    def connect_rules(self, start_throttle_rate: float = 0.0, seed: int = 0) -> None:
+    def connect_rules(self, knobs: Mapping[str, str], seed: int = 0) -> None:
         """Route the template's rules to their state machines (delivery with retry and DLQ)."""
-        throttles = random.Random(seed)
+        faults = random.Random(seed)
+        start_throttle = float(knobs.get("FAKE_START_THROTTLE_RATE", "0"))
+        duplicate = float(knobs.get("FAKE_DUPLICATE_DELIVERY_RATE", "0"))
+        self.lambda_throttle = float(knobs.get("FAKE_LAMBDA_THROTTLE_RATE", "0"))
+        self.faults = faults
 
         def start(route: Route, event: dict[str, Any]) -> None:
-            if throttles.random() < start_throttle_rate:
+            if faults.random() < start_throttle:
                 raise DeliveryFailed("THROTTLING", "StartExecution was throttled (injected)")
             self._execute(route.machine_id, event)
+            if faults.random() < duplicate:  # at-least-once: the same event, delivered again
+                self.duplicates += 1
+                self._execute(route.machine_id, event)
 
         stack = self.stack
         prefix = f"arn:aws:states:{stack.region}:{stack.account}:stateMachine:{stack.name}-"
@@ -143,18 +157,21 @@ class ScriptedChoreography:
                 return
         raise RuntimeError("the pipeline did not settle")
 
+    def _invoke(self, function_id: str, payload: Any) -> Any:
+        """Lambda.Invoke for a task, throttled before the handler runs when injected."""
+        if self.faults.random() < self.lambda_throttle:
+            raise TaskFailed("Lambda.TooManyRequestsException", "Rate exceeded (injected)")
+        return invoke(self.template, function_id, payload)
+
     def _execute(self, machine: str, envelope: dict[str, Any]) -> None:
         definition = self.template.state_machine_definition(machine)
         functions = task_functions(self.template, machine)
         resources = {
-            resource: (lambda payload, f=function_id: invoke(self.template, f, payload))
+            resource: (lambda payload, f=function_id: self._invoke(f, payload))
             for resource, function_id in functions.items()
         }
-        result = execute(definition, envelope, resources)
+        result = execute(definition, envelope, resources, rng=self.faults)
         self.walks.append((machine, result))
-
-
-DEFAULT_FAULTS = {"FAKE_GATEWAY_DECLINE_RATE": "0.1"}
 
 
 def run_demo(
@@ -163,6 +180,7 @@ def run_demo(
     out: TextIO | None = None,
     verbose: bool = False,
     faults: dict[str, str] | None = None,
+    scenario: str = "default",
 ) -> DemoReport:
     """Place ``orders`` random orders and let the pipeline finish them; return the report.
 
@@ -170,6 +188,7 @@ def run_demo(
     ``verbose``, that output is swallowed so the report stays readable.
     """
     rng = random.Random(seed)
+    knobs = faults if faults is not None else fault_scenario(scenario, seed)
     say = (lambda text: print(text, file=out)) if out else (lambda text: None)
     template = Template.load()
     report = DemoReport()
@@ -183,9 +202,7 @@ def run_demo(
                 region_name="us-east-1", aws_access_key_id="local", aws_secret_access_key="local"
             )
             stack = provision(template, session, endpoint_url=endpoint.url)
-            _point_handlers_at(
-                endpoint.url, template, stack, DEFAULT_FAULTS if faults is None else faults
-            )
+            _point_handlers_at(endpoint.url, template, stack, knobs)
             say(f"Local AWS endpoint (moto) on {endpoint.url}; template resources provisioned.")
             dynamodb = session.client("dynamodb", endpoint_url=endpoint.url)
             inventory = stack.ref("InventoryTable")
@@ -204,7 +221,7 @@ def run_demo(
                     ),
                 )
             choreography = ScriptedChoreography(template, stack, session, endpoint.url)
-            choreography.connect_rules(float(os.environ.get("FAKE_START_THROTTLE_RATE", "0")), seed)
+            choreography.connect_rules(knobs, seed)
             firehose = choreography.connect_audit_lake(session)
             with LocalApi(template, lambda f: handler_of(template, f)) as api:
                 say(f"Order API on {api.url} (HTTP, API Gateway proxy events).")
@@ -261,9 +278,9 @@ def _point_handlers_at(url: str, template: Template, stack: Stack, faults: dict[
             "POWERTOOLS_METRICS_DISABLED": "true",
         }
     )
-    os.environ.update(faults)
     for function_id, _ in template.of_type("AWS::Serverless::Function"):
         os.environ.update(stack.environment(template, function_id))
+    os.environ.update(faults)  # injected faults win over the template's defaults
     _reset_wiring(template)
 
 
@@ -300,6 +317,7 @@ def _fill_report(report, choreography, dynamodb, stack, session, url) -> None:
     report.executions = Counter(f"{m}:{w.status}" for m, w in choreography.walks)
     report.retries = sum(w.retries for _, w in choreography.walks)
     report.delivery_retries = choreography.delivery.retries
+    report.duplicate_deliveries = choreography.duplicates
     report.dead_lettered = choreography.delivery.dead_lettered
     sqs = session.client("sqs", endpoint_url=url)
     for queue_id, _ in choreography.template.of_type("AWS::SQS::Queue"):
@@ -352,8 +370,8 @@ def _print_report(report: DemoReport, say) -> None:
     say(f"Task retries: {report.retries}   Events stored: {report.events}")
     say(
         f"EventBridge delivery retries: {report.delivery_retries}, "
-        f"dead-lettered: {report.dead_lettered}; queue depths: "
-        + ", ".join(f"{q}={n}" for q, n in sorted(report.dlq_depth.items()))
+        f"dead-lettered: {report.dead_lettered}, duplicated: {report.duplicate_deliveries}; "
+        "queue depths: " + ", ".join(f"{q}={n}" for q, n in sorted(report.dlq_depth.items()))
     )
     say(f"Customer notifications: {report.notifications}")
     reconciled = report.captured_minus_refunded == report.confirmed_total
@@ -369,6 +387,6 @@ def _print_report(report: DemoReport, say) -> None:
     )
     say(
         "\nNot yet local (the local-cloud issue is in progress): wall-clock time scaling "
-        "(executions run on a virtual clock), named fault scenarios, "
+        "(executions run on a virtual clock), DynamoDB and Lambda-timeout fault injection, "
         "the DLQ remediation schedule."
     )

@@ -47,3 +47,30 @@ def test_throttled_deliveries_are_retried_and_every_order_still_finishes():
     assert set(report.by_status) <= {"CONFIRMED", "CANCELLED"}
     assert report.stock_conserved
     assert report.captured_minus_refunded == report.confirmed_total
+
+
+def test_duplicate_deliveries_change_nothing():
+    report = run_demo(orders=8, seed=6, scenario="duplicates")
+    assert report.duplicate_deliveries > 0
+    assert report.notifications == 8  # one per order, duplicates notwithstanding
+    assert report.stock_conserved and report.lake_matches_store
+    assert report.captured_minus_refunded == report.confirmed_total
+
+
+def test_a_payment_outage_cancels_cleanly_with_no_money_held():
+    report = run_demo(orders=8, seed=8, scenario="payment-outage")
+    assert report.retries > 0
+    assert set(report.by_status) <= {"CONFIRMED", "CANCELLED"}
+    assert report.captured_minus_refunded == report.confirmed_total
+    assert report.stock_conserved
+
+
+def test_the_same_seed_gives_the_same_run():
+    first = run_demo(orders=6, seed=9, scenario="default")
+    again = run_demo(orders=6, seed=9, scenario="default")
+    assert (first.by_status, first.retries, first.events, first.captured_minus_refunded) == (
+        again.by_status,
+        again.retries,
+        again.events,
+        again.captured_minus_refunded,
+    )

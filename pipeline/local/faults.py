@@ -1,0 +1,34 @@
+"""Named fault scenarios for local runs: each sets the seeded knobs the components read.
+
+Knobs: FAKE_GATEWAY_DECLINE_RATE / FAKE_GATEWAY_ERROR_RATE (payment gateway declines and
+5xx), FAKE_CARRIER_FAILURE_RATE (carrier API down), FAKE_START_THROTTLE_RATE (EventBridge
+cannot start the target: retried, then dead-lettered), FAKE_LAMBDA_THROTTLE_RATE (a task's
+Lambda invocation throttled: retried by the state machine), FAKE_DUPLICATE_DELIVERY_RATE
+(EventBridge delivers an event twice: at-least-once).
+"""
+
+from __future__ import annotations
+
+SCENARIOS: dict[str, dict[str, str]] = {
+    "none": {},
+    "default": {
+        "FAKE_GATEWAY_DECLINE_RATE": "0.05",
+        "FAKE_GATEWAY_ERROR_RATE": "0.05",
+        "FAKE_CARRIER_FAILURE_RATE": "0.1",
+        "FAKE_START_THROTTLE_RATE": "0.02",
+        "FAKE_LAMBDA_THROTTLE_RATE": "0.02",
+        "FAKE_DUPLICATE_DELIVERY_RATE": "0.05",
+    },
+    "declines": {"FAKE_GATEWAY_DECLINE_RATE": "0.3"},
+    "payment-outage": {"FAKE_GATEWAY_ERROR_RATE": "0.6"},
+    "carrier-outage": {"FAKE_CARRIER_FAILURE_RATE": "1.0"},
+    "throttling": {"FAKE_START_THROTTLE_RATE": "0.3", "FAKE_LAMBDA_THROTTLE_RATE": "0.2"},
+    "duplicates": {"FAKE_DUPLICATE_DELIVERY_RATE": "0.5"},
+}
+
+
+def scenario(name: str, seed: int) -> dict[str, str]:
+    """The knobs of a named scenario, with every seeded component seeded from ``seed``."""
+    if name not in SCENARIOS:
+        raise ValueError(f"unknown scenario {name!r}; choose from {sorted(SCENARIOS)}")
+    return {**SCENARIOS[name], "FAKE_GATEWAY_SEED": str(seed), "FAKE_CARRIER_SEED": str(seed)}
