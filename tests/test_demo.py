@@ -74,3 +74,13 @@ def test_the_same_seed_gives_the_same_run():
         again.events,
         again.captured_minus_refunded,
     )
+
+
+def test_dead_lettered_events_are_redriven_by_remediation_and_every_order_finishes():
+    report = run_demo(orders=10, seed=2, scenario="target-outage")
+    assert report.dead_lettered > 0
+    assert report.remediation["received"] == report.dead_lettered
+    assert report.remediation["redriven"] == report.dead_lettered
+    assert sum(report.dlq_depth.values()) == 0
+    assert set(report.by_status) <= {"CONFIRMED", "CANCELLED"} and report.notifications == 10
+    assert report.captured_minus_refunded == report.confirmed_total and report.stock_conserved

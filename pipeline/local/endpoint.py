@@ -10,8 +10,10 @@ lock makes the guarantee a property of the endpoint rather than of thread timing
 
 from __future__ import annotations
 
+import json
 import logging
 import threading
+from collections.abc import Callable
 from typing import Any
 
 from werkzeug.serving import BaseWSGIServer, make_server
@@ -19,20 +21,51 @@ from werkzeug.serving import BaseWSGIServer, make_server
 LOOPBACK = "127.0.0.1"
 
 
+StartExecution = Callable[[dict[str, Any]], dict[str, Any]]
+START_EXECUTION = "AWSStepFunctions.StartExecution"
+
+
 class _AtomicDynamoDB:
-    """WSGI middleware: one DynamoDB request at a time, as the service guarantees atomicity."""
+    """WSGI middleware: one DynamoDB request at a time, as the service guarantees atomicity;
+    and Step Functions' StartExecution handed to the local runtime when it takes them."""
 
     def __init__(self, app: Any) -> None:
         self.app = app
         self.lock = threading.Lock()
+        self.start_execution: StartExecution | None = None
 
     def __call__(self, environ: dict[str, Any], start_response: Any) -> Any:
         target = environ.get("HTTP_X_AMZ_TARGET", "")
+        if target == START_EXECUTION and self.start_execution is not None:
+            return self._start_execution(environ, start_response)
         if target.startswith(("DynamoDB_", "DynamoDBStreams_")):
             with self.lock:
                 # Materialise the body inside the lock: the backend runs while it is produced.
                 return list(self.app(environ, start_response))
         return self.app(environ, start_response)
+
+    def _start_execution(self, environ: dict[str, Any], start_response: Any) -> Any:
+        length = int(environ.get("CONTENT_LENGTH") or 0)
+        request = json.loads(environ["wsgi.input"].read(length) or b"{}")
+        assert self.start_execution is not None
+        try:
+            status, body = "200 OK", self.start_execution(request)
+        except LookupError as error:  # the runtime does not know that state machine
+            status, body = (
+                "400 Bad Request",
+                {"__type": "StateMachineDoesNotExist", "message": str(error)},
+            )
+        except ValueError as error:  # same name, different input
+            status, body = (
+                "400 Bad Request",
+                {"__type": "ExecutionAlreadyExists", "message": str(error)},
+            )
+        payload = json.dumps(body, default=str).encode()
+        start_response(
+            status,
+            [("Content-Type", "application/x-amz-json-1.0"), ("Content-Length", str(len(payload)))],
+        )
+        return [payload]
 
 
 class LocalEndpoint:
@@ -43,6 +76,7 @@ class LocalEndpoint:
         self.port = port
         self._server: BaseWSGIServer | None = None
         self._thread: threading.Thread | None = None
+        self._app: _AtomicDynamoDB | None = None
 
     @property
     def url(self) -> str:
@@ -58,7 +92,7 @@ class LocalEndpoint:
             create_backend_app,
         )
 
-        app = _AtomicDynamoDB(DomainDispatcherApplication(create_backend_app))
+        app = self._app = _AtomicDynamoDB(DomainDispatcherApplication(create_backend_app))
         self._server = make_server(
             self.host, self.port, app, threaded=True, request_handler=MotoRequestHandler
         )
@@ -67,6 +101,12 @@ class LocalEndpoint:
         )
         self._thread.start()
         return self
+
+    def take_start_execution(self, handler: StartExecution | None) -> None:
+        """Route Step Functions StartExecution calls to ``handler`` (the local runtime)."""
+        if self._app is None:
+            raise RuntimeError("endpoint not started")
+        self._app.start_execution = handler
 
     def reset(self) -> None:
         """Forget every resource: moto's backends live in the process, not in the server."""

@@ -24,6 +24,9 @@ SCENARIOS: dict[str, dict[str, str]] = {
     "carrier-outage": {"FAKE_CARRIER_FAILURE_RATE": "1.0"},
     "throttling": {"FAKE_START_THROTTLE_RATE": "0.3", "FAKE_LAMBDA_THROTTLE_RATE": "0.2"},
     "duplicates": {"FAKE_DUPLICATE_DELIVERY_RATE": "0.5"},
+    # EventBridge mostly cannot start targets: many events exhaust their retry policy, land in
+    # the DLQs, and the remediation Lambda redrives them on its schedule.
+    "target-outage": {"FAKE_START_THROTTLE_RATE": "0.9"},
 }
 
 

@@ -39,6 +39,7 @@ class Stack:
     region: str
     account: str
     resources: dict[str, PhysicalResource] = field(default_factory=dict)
+    parameters: dict[str, str] = field(default_factory=dict)
 
     def resolve(self, value: Any) -> Any:
         """Resolve Ref/GetAtt/Join/Sub against the created resources (pseudo parameters too)."""
@@ -74,6 +75,8 @@ class Stack:
         }
         if name in pseudo:
             return pseudo[name]
+        if name in self.parameters:
+            return self.parameters[name]
         if name not in self.resources:
             raise KeyError(f"{name} is not provisioned locally")
         return self.resources[name].ref
@@ -107,6 +110,11 @@ def provision(
 
     region = session.region_name or "us-east-1"
     stack = Stack(stack_name, region, "123456789012")
+    stack.parameters = {
+        name: str(spec["Default"])
+        for name, spec in template.body.get("Parameters", {}).items()
+        if "Default" in spec
+    }
     for logical_id, resource in template.of_type(*PROVISIONED_TYPES):
         props = resource.get("Properties", {})
         kind = resource["Type"]
