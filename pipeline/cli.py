@@ -28,6 +28,8 @@ def main(argv: list[str] | None = None) -> int:
         report = run_demo(
             args.orders, args.seed, out=sys.stdout, verbose=args.verbose, scenario=args.scenario
         )
+        if report.interrupted:
+            return 130  # the shell's code for Ctrl-C
         ok = (
             report.stock_conserved
             and report.lake_matches_store

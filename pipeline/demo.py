@@ -72,6 +72,8 @@ class DemoReport:
     delivery_retries: int = 0
     duplicate_deliveries: int = 0
     remediation: dict[str, int] = field(default_factory=dict)
+    interrupted: bool = False
+    in_flight: list[str] = field(default_factory=list)
     dead_lettered: int = 0
     dlq_depth: dict[str, int] = field(default_factory=dict)
 
@@ -260,25 +262,33 @@ def run_demo(
             choreography.connect_rules(knobs, seed)
             endpoint.take_start_execution(choreography.start_execution)
             firehose = choreography.connect_audit_lake(session)
-            with LocalApi(template, lambda f: handler_of(template, f)) as api:
-                say(f"Order API on {api.url} (HTTP, API Gateway proxy events).")
-                for n in range(orders):
-                    lines = [
-                        {"sku": sku, "quantity": rng.randint(1, 3)}
-                        for sku, *_ in rng.sample(CATALOGUE, rng.randint(1, 3))
-                    ]
-                    body = {"customer_id": f"cust-{rng.randint(1, 12):03d}", "lines": lines}
-                    status = _post(f"{api.url}/orders", body, f"demo-key-{seed}-{n:05d}")
-                    if status in (200, 201):
-                        report.orders += 1
-                    else:
-                        report.rejected += 1
-                    choreography.pump()
-            choreography.run_until_quiet()
-            for _tick in range(MAX_REMEDIATION_TICKS):  # the schedule, until the DLQs are empty
-                if not choreography.remediate()["received"]:
-                    break
+            try:
+                with LocalApi(template, lambda f: handler_of(template, f)) as api:
+                    say(f"Order API on {api.url} (HTTP, API Gateway proxy events).")
+                    for n in range(orders):
+                        lines = [
+                            {"sku": sku, "quantity": rng.randint(1, 3)}
+                            for sku, *_ in rng.sample(CATALOGUE, rng.randint(1, 3))
+                        ]
+                        body = {"customer_id": f"cust-{rng.randint(1, 12):03d}", "lines": lines}
+                        status = _post(f"{api.url}/orders", body, f"demo-key-{seed}-{n:05d}")
+                        if status in (200, 201):
+                            report.orders += 1
+                        else:
+                            report.rejected += 1
+                        choreography.pump()
                 choreography.run_until_quiet()
+                for _tick in range(MAX_REMEDIATION_TICKS):  # the schedule, until DLQs are empty
+                    if not choreography.remediate()["received"]:
+                        break
+                    choreography.run_until_quiet()
+            except KeyboardInterrupt:
+                # Every write is one request (transaction, PutObject), so nothing is half-written;
+                # what was still to run is listed, and the lake gets what the stream delivered.
+                report.interrupted = True
+                report.in_flight = [
+                    f"{m} {e['detail'].get('order_id')}" for m, e in choreography.pending
+                ]
             firehose.flush()
             _fill_report(report, choreography, dynamodb, stack, session, endpoint.url)
             _check_lake(report, session.client("s3", endpoint_url=endpoint.url), stack, dynamodb)
@@ -401,6 +411,11 @@ def _scan(dynamodb, table: str) -> list[dict[str, Any]]:
 
 
 def _print_report(report: DemoReport, say) -> None:
+    if report.interrupted:
+        say("\nInterrupted (Ctrl-C): the report below is the state when the run stopped.")
+        say(f"Executions not started: {len(report.in_flight)}")
+        for item in report.in_flight[:20]:
+            say(f"  {item}")
     say(f"\nOrders accepted: {report.orders}, rejected by the API: {report.rejected}")
     say("Final status of every order (read model):")
     for status, count in sorted(report.by_status.items()):
