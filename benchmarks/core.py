@@ -11,6 +11,7 @@ from pipeline.adapters.catalog import Catalog
 from pipeline.adapters.event_store import EventStore
 from pipeline.adapters.inventory import InventoryStore
 from pipeline.adapters.order_views import OrderViews
+from pipeline.demo import run_demo
 from pipeline.domain import events as ev
 from pipeline.domain.factory import Cause, EventFactory
 from pipeline.domain.order import Order, fold
@@ -98,7 +99,20 @@ def place_orders(count: int = 200) -> int:
     return count
 
 
+def end_to_end(orders: int = 60) -> int:
+    """Orders from HTTP POST to terminal state through the whole local pipeline."""
+    report = run_demo(orders=orders, seed=1, scenario="none")
+    assert report.lake_matches_store and report.stock_conserved
+    share = report.moto_s / report.wall_s
+    print(
+        f"    end to end: {60 * orders / report.wall_s:,.0f} orders/min, "
+        f"{report.moto_requests} AWS calls, {share:.0%} of wall time inside moto"
+    )
+    return orders
+
+
 BENCHMARKS = [
     ("fold: events folded into orders", fold_events, 5),
     ("order API: orders placed (moto on loopback)", place_orders, 3),
+    ("local pipeline: orders completed end to end", end_to_end, 3),
 ]

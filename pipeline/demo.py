@@ -21,6 +21,7 @@ import json
 import os
 import random
 import sys
+import time
 import urllib.error
 import urllib.request
 from collections import Counter
@@ -73,6 +74,9 @@ class DemoReport:
     duplicate_deliveries: int = 0
     remediation: dict[str, int] = field(default_factory=dict)
     interrupted: bool = False
+    wall_s: float = 0.0
+    moto_s: float = 0.0
+    moto_requests: int = 0
     in_flight: list[str] = field(default_factory=list)
     dead_lettered: int = 0
     dlq_depth: dict[str, int] = field(default_factory=dict)
@@ -262,6 +266,7 @@ def run_demo(
             choreography.connect_rules(knobs, seed)
             endpoint.take_start_execution(choreography.start_execution)
             firehose = choreography.connect_audit_lake(session)
+            started = time.perf_counter()
             try:
                 with LocalApi(template, lambda f: handler_of(template, f)) as api:
                     say(f"Order API on {api.url} (HTTP, API Gateway proxy events).")
@@ -289,6 +294,8 @@ def run_demo(
                 report.in_flight = [
                     f"{m} {e['detail'].get('order_id')}" for m, e in choreography.pending
                 ]
+            report.wall_s = time.perf_counter() - started
+            report.moto_requests, report.moto_s = endpoint.stats
             firehose.flush()
             _fill_report(report, choreography, dynamodb, stack, session, endpoint.url)
             _check_lake(report, session.client("s3", endpoint_url=endpoint.url), stack, dynamodb)
@@ -442,6 +449,11 @@ def _print_report(report: DemoReport, say) -> None:
         f"({'reconciled' if reconciled else 'MISMATCH'})"
     )
     say(f"Stock conserved (available + reserved = initial, >= 0): {report.stock_conserved}")
+    say(
+        f"Time: {report.wall_s:.1f} s for {report.orders} orders "
+        f"({60 * report.orders / max(report.wall_s, 1e-9):.0f} orders/min); "
+        f"{report.moto_requests} AWS API calls took {report.moto_s:.1f} s inside moto"
+    )
     say(
         f"Audit lake: {report.lake_rows} Parquet rows in {report.lake_files} files; "
         f"one per stored event: {report.lake_matches_store}"

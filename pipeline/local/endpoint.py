@@ -13,6 +13,7 @@ from __future__ import annotations
 import json
 import logging
 import threading
+import time
 from collections.abc import Callable
 from typing import Any
 
@@ -33,16 +34,23 @@ class _AtomicDynamoDB:
         self.app = app
         self.lock = threading.Lock()
         self.start_execution: StartExecution | None = None
+        self.busy_s = 0.0  # time spent inside moto (for the share-of-time benchmark)
+        self.requests = 0
 
     def __call__(self, environ: dict[str, Any], start_response: Any) -> Any:
         target = environ.get("HTTP_X_AMZ_TARGET", "")
         if target == START_EXECUTION and self.start_execution is not None:
             return self._start_execution(environ, start_response)
-        if target.startswith(("DynamoDB_", "DynamoDBStreams_")):
-            with self.lock:
-                # Materialise the body inside the lock: the backend runs while it is produced.
-                return list(self.app(environ, start_response))
-        return self.app(environ, start_response)
+        started = time.perf_counter()
+        try:
+            if target.startswith(("DynamoDB_", "DynamoDBStreams_")):
+                with self.lock:
+                    # Materialise the body inside the lock: the backend runs while it is produced.
+                    return list(self.app(environ, start_response))
+            return list(self.app(environ, start_response))
+        finally:
+            self.busy_s += time.perf_counter() - started
+            self.requests += 1
 
     def _start_execution(self, environ: dict[str, Any], start_response: Any) -> Any:
         length = int(environ.get("CONTENT_LENGTH") or 0)
@@ -101,6 +109,13 @@ class LocalEndpoint:
         )
         self._thread.start()
         return self
+
+    @property
+    def stats(self) -> tuple[int, float]:
+        """(requests served, seconds spent serving them inside moto)."""
+        if self._app is None:
+            return 0, 0.0
+        return self._app.requests, self._app.busy_s
 
     def take_start_execution(self, handler: StartExecution | None) -> None:
         """Route Step Functions StartExecution calls to ``handler`` (the local runtime)."""
