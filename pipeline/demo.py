@@ -214,6 +214,7 @@ class ScriptedChoreography:
 
 
 MAX_REMEDIATION_TICKS = 5
+PUMP_EVERY = 10  # orders posted between two rounds of stream and queue polling
 
 
 def run_demo(
@@ -281,7 +282,8 @@ def run_demo(
                             report.orders += 1
                         else:
                             report.rejected += 1
-                        choreography.pump()
+                        if n % PUMP_EVERY == PUMP_EVERY - 1:  # let the pipeline catch up
+                            choreography.pump()
                 choreography.run_until_quiet()
                 for _tick in range(MAX_REMEDIATION_TICKS):  # the schedule, until DLQs are empty
                     if not choreography.remediate()["received"]:
