@@ -33,6 +33,7 @@ def main(argv: list[str] | None = None) -> int:
         ok = (
             report.stock_conserved
             and report.lake_matches_store
+            and report.one_side_effect_each
             and all(
                 status in {"CONFIRMED", "CANCELLED", "COMPENSATION_FAILED"}
                 for status in report.by_status

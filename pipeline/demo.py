@@ -9,8 +9,8 @@ and DLQ (``pipeline.local.event_delivery``); the four ASL state machines run by
 ``pipeline.asl`` on a virtual clock, calling the real step handlers.
 The audit forwarder feeds a local Firehose that writes Parquet into the lake bucket.
 Faults come from named, seeded scenarios (``pipeline.local.faults``).
-Not yet: wall-clock time scaling, DynamoDB and Lambda-timeout fault injection and the
-remediation schedule (the local-cloud issue), which the report says when it ends.
+Not yet: wall-clock time scaling, DynamoDB transient-error injection and the remediation
+schedule on the clock (the local-cloud issue), which the report says when it ends.
 """
 
 from __future__ import annotations
@@ -36,7 +36,7 @@ import pyarrow.parquet as pq
 from pipeline.adapters.dynamo import from_item, to_item
 from pipeline.asl import Execution, TaskFailed, execute
 from pipeline.domain.order import TERMINAL
-from pipeline.handlers import audit_forwarder
+from pipeline.handlers import audit_forwarder, payment
 from pipeline.local.endpoint import LocalEndpoint
 from pipeline.local.event_delivery import Delivery, DeliveryFailed, Route, routes
 from pipeline.local.faults import scenario as fault_scenario
@@ -69,6 +69,7 @@ class DemoReport:
     lake_rows: int = 0
     lake_files: int = 0
     lake_matches_store: bool = False
+    one_side_effect_each: bool = False
     notifications: int = 0
     delivery_retries: int = 0
     duplicate_deliveries: int = 0
@@ -92,6 +93,7 @@ class ScriptedChoreography:
         self.audit: StreamMapping | None = None
         self.duplicates = 0
         self.lambda_throttle = 0.0
+        self.task_timeout = 0.0
         self.faults = random.Random(0)
         self.machine_prefix = (
             f"arn:aws:states:{stack.region}:{stack.account}:stateMachine:{stack.name}-"
@@ -115,6 +117,7 @@ class ScriptedChoreography:
         start_throttle = float(knobs.get("FAKE_START_THROTTLE_RATE", "0"))
         duplicate = float(knobs.get("FAKE_DUPLICATE_DELIVERY_RATE", "0"))
         self.lambda_throttle = float(knobs.get("FAKE_LAMBDA_THROTTLE_RATE", "0"))
+        self.task_timeout = float(knobs.get("FAKE_TASK_TIMEOUT_RATE", "0"))
         self.faults = faults
 
         def start(route: Route, event: dict[str, Any]) -> None:
@@ -197,10 +200,14 @@ class ScriptedChoreography:
         raise RuntimeError("the pipeline did not settle")
 
     def _invoke(self, function_id: str, payload: Any) -> Any:
-        """Lambda.Invoke for a task, throttled before the handler runs when injected."""
+        """Lambda.Invoke for a task: throttled before the handler runs, or timed out after its
+        side effects but before its response, when those faults are injected."""
         if self.faults.random() < self.lambda_throttle:
             raise TaskFailed("Lambda.TooManyRequestsException", "Rate exceeded (injected)")
-        return invoke(self.template, function_id, payload)
+        result = invoke(self.template, function_id, payload)
+        if self.faults.random() < self.task_timeout:
+            raise TaskFailed("States.Timeout", "Task timed out after its work was done (injected)")
+        return result
 
     def _execute(self, machine: str, envelope: dict[str, Any]) -> None:
         definition = self.template.state_machine_definition(machine)
@@ -374,6 +381,7 @@ def _fill_report(report, choreography, dynamodb, stack, session, url) -> None:
         item = stock[sku]
         report.stock_conserved &= item["available"] + item["reserved"] == initial
         report.stock_conserved &= item["available"] >= 0
+    report.one_side_effect_each = _one_side_effect_each(events)
     report.executions = Counter(f"{m}:{w.status}" for m, w in choreography.walks)
     report.retries = sum(w.retries for _, w in choreography.walks)
     report.delivery_retries = choreography.delivery.retries
@@ -386,6 +394,21 @@ def _fill_report(report, choreography, dynamodb, stack, session, url) -> None:
             QueueUrl=stack.ref(queue_id), AttributeNames=["ApproximateNumberOfMessages"]
         )["Attributes"]
         report.dlq_depth[queue_id] = int(attributes["ApproximateNumberOfMessages"])
+
+
+def _one_side_effect_each(events: list[dict[str, Any]]) -> bool:
+    """At most one charge, refund, reservation, label and notification (per kind) per order,
+    at the gateway and in the event store, whatever was delivered twice or retried."""
+    recorded = Counter(
+        (e["order_id"], e["event_type"], json.loads(e["payload"]).get("kind")) for e in events
+    )
+    if any(n > 1 for n in recorded.values()):
+        return False
+    gateway = payment.wiring.get().gateway
+    per_order = Counter(
+        (key.split(":", 1)[0], operation) for operation, key in getattr(gateway, "calls", [])
+    )
+    return all(n == 1 for n in per_order.values())
 
 
 def _check_lake(report: DemoReport, s3: Any, stack: Stack, dynamodb: Any) -> None:
@@ -452,6 +475,9 @@ def _print_report(report: DemoReport, say) -> None:
     )
     say(f"Stock conserved (available + reserved = initial, >= 0): {report.stock_conserved}")
     say(
+        f"One side effect per order (gateway calls, events per type): {report.one_side_effect_each}"
+    )
+    say(
         f"Time: {report.wall_s:.1f} s for {report.orders} orders "
         f"({60 * report.orders / max(report.wall_s, 1e-9):.0f} orders/min); "
         f"{report.moto_requests} AWS API calls took {report.moto_s:.1f} s inside moto"
@@ -462,6 +488,6 @@ def _print_report(report: DemoReport, say) -> None:
     )
     say(
         "\nNot yet local (the local-cloud issue is in progress): wall-clock time scaling "
-        "(executions run on a virtual clock), DynamoDB and Lambda-timeout fault injection; "
+        "(executions run on a virtual clock), DynamoDB transient-error injection; "
         "the remediation schedule runs as ticks after the pipeline settles."
     )

@@ -21,6 +21,7 @@ def test_demo_orders_all_end_terminal_with_money_and_stock_conserved():
     assert report.stock_conserved
     assert report.notifications == sum(report.by_status.values())
     assert report.lake_matches_store and report.lake_rows == report.events
+    assert report.one_side_effect_each
     assert "Not yet local" in out.getvalue()
 
 
@@ -84,3 +85,12 @@ def test_dead_lettered_events_are_redriven_by_remediation_and_every_order_finish
     assert sum(report.dlq_depth.values()) == 0
     assert set(report.by_status) <= {"CONFIRMED", "CANCELLED"} and report.notifications == 10
     assert report.captured_minus_refunded == report.confirmed_total and report.stock_conserved
+
+
+def test_tasks_timing_out_after_their_work_change_nothing_but_retries():
+    calm = run_demo(orders=10, seed=3, scenario="none")
+    stormy = run_demo(orders=10, seed=3, scenario="timeouts")
+    assert stormy.retries > 0 and calm.retries == 0
+    assert (stormy.by_status, stormy.events, stormy.captured_minus_refunded) == (
+        calm.by_status, calm.events, calm.captured_minus_refunded)
+    assert stormy.one_side_effect_each and calm.one_side_effect_each

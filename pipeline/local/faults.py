@@ -4,7 +4,9 @@ Knobs: FAKE_GATEWAY_DECLINE_RATE / FAKE_GATEWAY_ERROR_RATE (payment gateway decl
 5xx), FAKE_CARRIER_FAILURE_RATE (carrier API down), FAKE_START_THROTTLE_RATE (EventBridge
 cannot start the target: retried, then dead-lettered), FAKE_LAMBDA_THROTTLE_RATE (a task's
 Lambda invocation throttled: retried by the state machine), FAKE_DUPLICATE_DELIVERY_RATE
-(EventBridge delivers an event twice: at-least-once).
+(EventBridge delivers an event twice: at-least-once), FAKE_TASK_TIMEOUT_RATE (a task times out
+after its handler did its work, before the state machine saw the result: the retry must not
+repeat the side effect).
 """
 
 from __future__ import annotations
@@ -18,12 +20,14 @@ SCENARIOS: dict[str, dict[str, str]] = {
         "FAKE_START_THROTTLE_RATE": "0.02",
         "FAKE_LAMBDA_THROTTLE_RATE": "0.02",
         "FAKE_DUPLICATE_DELIVERY_RATE": "0.05",
+        "FAKE_TASK_TIMEOUT_RATE": "0.02",
     },
     "declines": {"FAKE_GATEWAY_DECLINE_RATE": "0.3"},
     "payment-outage": {"FAKE_GATEWAY_ERROR_RATE": "0.6"},
     "carrier-outage": {"FAKE_CARRIER_FAILURE_RATE": "1.0"},
     "throttling": {"FAKE_START_THROTTLE_RATE": "0.3", "FAKE_LAMBDA_THROTTLE_RATE": "0.2"},
     "duplicates": {"FAKE_DUPLICATE_DELIVERY_RATE": "0.5"},
+    "timeouts": {"FAKE_TASK_TIMEOUT_RATE": "0.25"},
     # EventBridge mostly cannot start targets: many events exhaust their retry policy, land in
     # the DLQs, and the remediation Lambda redrives them on its schedule.
     "target-outage": {"FAKE_START_THROTTLE_RATE": "0.9"},
