@@ -9,8 +9,8 @@ and DLQ (``pipeline.local.event_delivery``); the four ASL state machines run by
 ``pipeline.asl`` on a virtual clock, calling the real step handlers.
 The audit forwarder feeds a local Firehose that writes Parquet into the lake bucket.
 Faults come from named, seeded scenarios (``pipeline.local.faults``).
-Not yet: wall-clock time scaling, DynamoDB transient-error injection and the remediation
-schedule on the clock (the local-cloud issue), which the report says when it ends.
+Not yet: wall-clock time scaling and the remediation schedule on the clock (the local-cloud
+issue), which the report says when it ends.
 """
 
 from __future__ import annotations
@@ -70,6 +70,8 @@ class DemoReport:
     lake_files: int = 0
     lake_matches_store: bool = False
     one_side_effect_each: bool = False
+    dynamodb_throttled: int = 0
+    failures: Counter[str] = field(default_factory=Counter)
     notifications: int = 0
     delivery_retries: int = 0
     duplicate_deliveries: int = 0
@@ -270,6 +272,7 @@ def run_demo(
                         }
                     ),
                 )
+            endpoint.throttle_dynamodb(float(knobs.get("FAKE_DYNAMODB_THROTTLE_RATE", "0")), seed)
             choreography = ScriptedChoreography(template, stack, session, endpoint.url)
             choreography.connect_rules(knobs, seed)
             endpoint.take_start_execution(choreography.start_execution)
@@ -305,6 +308,7 @@ def run_demo(
                 ]
             report.wall_s = time.perf_counter() - started
             report.moto_requests, report.moto_s = endpoint.stats
+            report.dynamodb_throttled = endpoint.throttled
             firehose.flush()
             _fill_report(report, choreography, dynamodb, stack, session, endpoint.url)
             _check_lake(report, session.client("s3", endpoint_url=endpoint.url), stack, dynamodb)
@@ -316,19 +320,25 @@ def run_demo(
     return report
 
 
-def _post(url: str, body: Any, key: str) -> int:
-    """POST JSON over HTTP; returns the status code (4xx/5xx included)."""
-    request = urllib.request.Request(
-        url,
-        data=json.dumps(body).encode(),
-        method="POST",
-        headers={"Content-Type": "application/json", "Idempotency-Key": key},
-    )
-    try:
-        with urllib.request.urlopen(request, timeout=30) as response:
-            return response.status
-    except urllib.error.HTTPError as error:
-        return error.code
+def _post(url: str, body: Any, key: str, attempts: int = 5) -> int:
+    """POST JSON over HTTP as a careful client does: a 503 is retried with the same
+    Idempotency-Key, so a retry can never place the order twice. Returns the last status."""
+    status = 0
+    for _ in range(attempts):
+        request = urllib.request.Request(
+            url,
+            data=json.dumps(body).encode(),
+            method="POST",
+            headers={"Content-Type": "application/json", "Idempotency-Key": key},
+        )
+        try:
+            with urllib.request.urlopen(request, timeout=30) as response:
+                return response.status
+        except urllib.error.HTTPError as error:
+            status = error.code
+            if status != 503:
+                return status
+    return status
 
 
 def _point_handlers_at(url: str, template: Template, stack: Stack, faults: dict[str, str]) -> None:
@@ -382,6 +392,9 @@ def _fill_report(report, choreography, dynamodb, stack, session, url) -> None:
         report.stock_conserved &= item["available"] + item["reserved"] == initial
         report.stock_conserved &= item["available"] >= 0
     report.one_side_effect_each = _one_side_effect_each(events)
+    report.failures = Counter(
+        f"{m}: {w.error}" for m, w in choreography.walks if w.status != "SUCCEEDED"
+    )
     report.executions = Counter(f"{m}:{w.status}" for m, w in choreography.walks)
     report.retries = sum(w.retries for _, w in choreography.walks)
     report.delivery_retries = choreography.delivery.retries
@@ -456,6 +469,8 @@ def _print_report(report: DemoReport, say) -> None:
     say("State machine executions:")
     for key, count in sorted(report.executions.items()):
         say(f"  {key:<40} {count:>4}")
+    for failure, count in sorted(report.failures.items()):
+        say(f"  failed: {failure} x{count}")
     say(f"Task retries: {report.retries}   Events stored: {report.events}")
     say(
         f"EventBridge delivery retries: {report.delivery_retries}, "
@@ -480,7 +495,8 @@ def _print_report(report: DemoReport, say) -> None:
     say(
         f"Time: {report.wall_s:.1f} s for {report.orders} orders "
         f"({60 * report.orders / max(report.wall_s, 1e-9):.0f} orders/min); "
-        f"{report.moto_requests} AWS API calls took {report.moto_s:.1f} s inside moto"
+        f"{report.moto_requests} AWS API calls took {report.moto_s:.1f} s inside moto "
+        f"({report.dynamodb_throttled} DynamoDB calls throttled by injection)"
     )
     say(
         f"Audit lake: {report.lake_rows} Parquet rows in {report.lake_files} files; "
@@ -488,6 +504,6 @@ def _print_report(report: DemoReport, say) -> None:
     )
     say(
         "\nNot yet local (the local-cloud issue is in progress): wall-clock time scaling "
-        "(executions run on a virtual clock), DynamoDB transient-error injection; "
+        "(executions run on a virtual clock); "
         "the remediation schedule runs as ticks after the pipeline settles."
     )

@@ -92,5 +92,8 @@ def test_tasks_timing_out_after_their_work_change_nothing_but_retries():
     stormy = run_demo(orders=10, seed=3, scenario="timeouts")
     assert stormy.retries > 0 and calm.retries == 0
     assert (stormy.by_status, stormy.events, stormy.captured_minus_refunded) == (
-        calm.by_status, calm.events, calm.captured_minus_refunded)
+        calm.by_status,
+        calm.events,
+        calm.captured_minus_refunded,
+    )
     assert stormy.one_side_effect_each and calm.one_side_effect_each

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
 from typing import Any
 
 from boto3.dynamodb.types import TypeDeserializer, TypeSerializer
@@ -42,3 +43,16 @@ def cancellation_codes(error: ClientError) -> list[str]:
     """Per-item reasons of a cancelled transaction, aligned with its items ('None' = fine)."""
     reasons = error.response.get("CancellationReasons") or []
     return [r.get("Code", "None") for r in reasons]
+
+
+@contextmanager
+def transient_as(error: type[Exception], what: str) -> Iterator[None]:
+    """Turn throttling and service faults into ``error`` (a transient domain error the state
+    machines retry); anything else propagates unchanged."""
+    try:
+        yield
+    except ClientError as raised:
+        code = error_code(raised)
+        if code in TRANSIENT_CODES:
+            raise error(f"{what} unavailable: {code}") from raised
+        raise

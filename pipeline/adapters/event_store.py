@@ -14,7 +14,13 @@ from typing import Any
 
 from botocore.exceptions import ClientError
 
-from pipeline.adapters.dynamo import TRANSIENT_CODES, cancellation_codes, error_code, to_item
+from pipeline.adapters.dynamo import (
+    TRANSIENT_CODES,
+    cancellation_codes,
+    error_code,
+    to_item,
+    transient_as,
+)
 from pipeline.domain import events as ev
 from pipeline.domain.errors import ConcurrencyConflict, StoreUnavailable
 from pipeline.domain.order import Order, fold
@@ -64,7 +70,8 @@ class EventStore:
             "ConsistentRead": True,
         }
         while True:
-            page = self.client.query(**kwargs)
+            with transient_as(StoreUnavailable, "event store"):
+                page = self.client.query(**kwargs)
             events.extend(event_from_item(i) for i in page.get("Items", []))
             if "LastEvaluatedKey" not in page:
                 return events

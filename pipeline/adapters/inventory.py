@@ -17,7 +17,7 @@ from typing import Any
 
 from botocore.exceptions import ClientError
 
-from pipeline.adapters.dynamo import TRANSIENT_CODES, error_code, from_item, to_item
+from pipeline.adapters.dynamo import TRANSIENT_CODES, error_code, from_item, to_item, transient_as
 from pipeline.domain.errors import InventoryUnavailable, OutOfStock, UnknownSku
 
 RESERVED, RELEASED = "RESERVED", "RELEASED"
@@ -173,9 +173,10 @@ class InventoryStore:
         return Reservation(order_id, current.lines, RELEASED)
 
     def reservation(self, order_id: str) -> Reservation | None:
-        item = self.client.get_item(
-            TableName=self.table, Key=reservation_key(order_id), ConsistentRead=True
-        ).get("Item")
+        with transient_as(InventoryUnavailable, "inventory"):
+            item = self.client.get_item(
+                TableName=self.table, Key=reservation_key(order_id), ConsistentRead=True
+            ).get("Item")
         if item is None:
             return None
         data = from_item(item)
@@ -199,7 +200,8 @@ class InventoryStore:
         )
 
     def get_stock(self, sku: str) -> dict[str, Any] | None:
-        item = self.client.get_item(
-            TableName=self.table, Key=stock_key(sku), ConsistentRead=True
-        ).get("Item")
+        with transient_as(InventoryUnavailable, "inventory"):
+            item = self.client.get_item(
+                TableName=self.table, Key=stock_key(sku), ConsistentRead=True
+            ).get("Item")
         return from_item(item) if item else None

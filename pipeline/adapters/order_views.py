@@ -14,7 +14,7 @@ from typing import Any
 
 from botocore.exceptions import ClientError
 
-from pipeline.adapters.dynamo import TRANSIENT_CODES, error_code, from_item, to_item
+from pipeline.adapters.dynamo import TRANSIENT_CODES, error_code, from_item, to_item, transient_as
 from pipeline.domain import events as ev
 from pipeline.domain.errors import StoreUnavailable
 from pipeline.domain.order import Status, status_after
@@ -94,9 +94,10 @@ class OrderViews:
         }
 
     def get(self, order_id: str) -> dict[str, Any] | None:
-        item = self.client.get_item(
-            TableName=self.table, Key={"order_id": {"S": order_id}}, ConsistentRead=True
-        ).get("Item")
+        with transient_as(StoreUnavailable, "read model"):
+            item = self.client.get_item(
+                TableName=self.table, Key={"order_id": {"S": order_id}}, ConsistentRead=True
+            ).get("Item")
         return from_item(item) if item else None
 
     def project(self, event: ev.Event) -> bool:
@@ -202,7 +203,8 @@ class OrderViews:
     def _pages(self, kwargs: dict[str, Any], limit: int) -> Iterator[dict[str, Any]]:
         returned = 0
         while True:
-            page = self.client.query(**kwargs)
+            with transient_as(StoreUnavailable, "read model"):
+                page = self.client.query(**kwargs)
             for item in page.get("Items", []):
                 yield from_item(item)
                 returned += 1

@@ -48,6 +48,13 @@ def error_response(error: Exception) -> Response:
                     "field": field_of(error),
                 },
             )
+    if isinstance(error, errors.PipelineError) and error.transient:
+        # Throttled or briefly unavailable: the client retries with the same Idempotency-Key.
+        return json_response(
+            503,
+            {"error": error.name, "message": "temporarily unavailable, retry", "field": None},
+            {"Retry-After": "1"},
+        )
     return json_response(
         500, {"error": "InternalError", "message": "internal error", "field": None}
     )

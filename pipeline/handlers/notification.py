@@ -22,6 +22,7 @@ from aws_lambda_powertools.utilities.idempotency import (
 )
 from aws_lambda_powertools.utilities.idempotency.exceptions import (
     IdempotencyAlreadyInProgressError,
+    IdempotencyPersistenceLayerError,
 )
 
 from pipeline.adapters.event_store import EventStore
@@ -96,6 +97,9 @@ def _send_once(deps: NotificationDeps, order: Order, kind: str) -> str:
     except IdempotencyAlreadyInProgressError as error:
         # Another delivery is sending right now: retry later, it will find the result.
         raise NotifierUnavailable("notification already in progress") from error
+    except IdempotencyPersistenceLayerError as error:
+        # The idempotency table was throttled or failed: nothing was sent; retry later.
+        raise NotifierUnavailable("idempotency store unavailable") from error
 
 
 def notify(request: StepRequest, deps: NotificationDeps) -> dict[str, Any]:

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 import logging
+import random
 import threading
 import time
 from collections.abc import Callable
@@ -24,6 +25,29 @@ LOOPBACK = "127.0.0.1"
 
 StartExecution = Callable[[dict[str, Any]], dict[str, Any]]
 START_EXECUTION = "AWSStepFunctions.StartExecution"
+# DynamoDB operations a throttle can hit (control-plane calls are left alone).
+DATA_PLANE = frozenset(
+    {
+        "GetItem",
+        "PutItem",
+        "UpdateItem",
+        "DeleteItem",
+        "Query",
+        "BatchGetItem",
+        "BatchWriteItem",
+        "TransactWriteItems",
+        "TransactGetItems",
+    }
+)
+
+
+def _error(start_response: Any, status: str, kind: str, message: str) -> list[bytes]:
+    payload = json.dumps({"__type": kind, "message": message}).encode()
+    start_response(
+        status,
+        [("Content-Type", "application/x-amz-json-1.0"), ("Content-Length", str(len(payload)))],
+    )
+    return [payload]
 
 
 class _AtomicDynamoDB:
@@ -36,11 +60,22 @@ class _AtomicDynamoDB:
         self.start_execution: StartExecution | None = None
         self.busy_s = 0.0  # time spent inside moto (for the share-of-time benchmark)
         self.requests = 0
+        self.throttle_rate = 0.0
+        self.throttle_rng = random.Random(0)
+        self.throttled = 0
 
     def __call__(self, environ: dict[str, Any], start_response: Any) -> Any:
         target = environ.get("HTTP_X_AMZ_TARGET", "")
         if target == START_EXECUTION and self.start_execution is not None:
             return self._start_execution(environ, start_response)
+        if target.split(".")[-1] in DATA_PLANE and self.throttle_rng.random() < self.throttle_rate:
+            self.throttled += 1
+            return _error(
+                start_response,
+                "400 Bad Request",
+                "com.amazonaws.dynamodb.v20120810#ProvisionedThroughputExceededException",
+                "Throughput exceeds the current capacity (injected)",
+            )
         started = time.perf_counter()
         try:
             if target.startswith(("DynamoDB_", "DynamoDBStreams_")):
@@ -116,6 +151,17 @@ class LocalEndpoint:
         if self._app is None:
             return 0, 0.0
         return self._app.requests, self._app.busy_s
+
+    @property
+    def throttled(self) -> int:
+        return self._app.throttled if self._app else 0
+
+    def throttle_dynamodb(self, rate: float, seed: int = 0) -> None:
+        """Answer this share of DynamoDB data-plane calls with ProvisionedThroughputExceeded."""
+        if self._app is None:
+            raise RuntimeError("endpoint not started")
+        self._app.throttle_rate = rate
+        self._app.throttle_rng = random.Random(seed)
 
     def take_start_execution(self, handler: StartExecution | None) -> None:
         """Route Step Functions StartExecution calls to ``handler`` (the local runtime)."""

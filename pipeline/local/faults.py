@@ -6,7 +6,9 @@ cannot start the target: retried, then dead-lettered), FAKE_LAMBDA_THROTTLE_RATE
 Lambda invocation throttled: retried by the state machine), FAKE_DUPLICATE_DELIVERY_RATE
 (EventBridge delivers an event twice: at-least-once), FAKE_TASK_TIMEOUT_RATE (a task times out
 after its handler did its work, before the state machine saw the result: the retry must not
-repeat the side effect).
+repeat the side effect), FAKE_DYNAMODB_THROTTLE_RATE (the endpoint answers DynamoDB data
+calls with ProvisionedThroughputExceededException; boto3 retries, then the adapters' transient
+errors and the state machines' retries take over).
 """
 
 from __future__ import annotations
@@ -21,6 +23,7 @@ SCENARIOS: dict[str, dict[str, str]] = {
         "FAKE_LAMBDA_THROTTLE_RATE": "0.02",
         "FAKE_DUPLICATE_DELIVERY_RATE": "0.05",
         "FAKE_TASK_TIMEOUT_RATE": "0.02",
+        "FAKE_DYNAMODB_THROTTLE_RATE": "0.02",
     },
     "declines": {"FAKE_GATEWAY_DECLINE_RATE": "0.3"},
     "payment-outage": {"FAKE_GATEWAY_ERROR_RATE": "0.6"},
@@ -28,6 +31,9 @@ SCENARIOS: dict[str, dict[str, str]] = {
     "throttling": {"FAKE_START_THROTTLE_RATE": "0.3", "FAKE_LAMBDA_THROTTLE_RATE": "0.2"},
     "duplicates": {"FAKE_DUPLICATE_DELIVERY_RATE": "0.5"},
     "timeouts": {"FAKE_TASK_TIMEOUT_RATE": "0.25"},
+    # boto3 retries a throttled call itself (10 attempts for DynamoDB); with 2 attempts most
+    # throttles reach the adapters, whose transient errors the state machines retry.
+    "dynamodb-throttling": {"FAKE_DYNAMODB_THROTTLE_RATE": "0.2", "AWS_MAX_ATTEMPTS": "2"},
     # EventBridge mostly cannot start targets: many events exhaust their retry policy, land in
     # the DLQs, and the remediation Lambda redrives them on its schedule.
     "target-outage": {"FAKE_START_THROTTLE_RATE": "0.9"},
