@@ -181,3 +181,21 @@ def test_bad_step_input_names_the_field_and_writes_nothing(
         inventory.lambda_handler(event, lambda_context)
     assert raised.value.field == field
     assert scan_all(aws, stack, template) == before
+
+
+def test_a_late_redelivery_after_the_order_moved_on_is_a_no_op(deps, lambda_context):
+    paid_order(deps, lines=(("SKU-2", 9, "1.00"),))
+    advance(
+        deps.store,
+        "order-1",
+        [
+            (ev.InventoryReservationFailed, {"reason": "out", "sku": "SKU-2"}),
+            (ev.PaymentRefunded, {"refund_id": "r", "amount": Decimal("20.00")}),
+            (ev.OrderCancelled, {"reason": "out of stock"}),
+        ],
+    )
+    before = [e.type for e in deps.store.load("order-1")]
+    result = call("reserve", lambda_context)  # PaymentCaptured delivered again, late
+    assert result["duplicate"] and "CANCELLED" in result["skipped"]
+    assert [e.type for e in deps.store.load("order-1")] == before
+    assert stock(deps, "SKU-2") == (3, 0)

@@ -26,6 +26,19 @@ class Status(StrEnum):
 
 TERMINAL = frozenset({Status.CONFIRMED, Status.CANCELLED, Status.COMPENSATION_FAILED})
 
+# How far along the lifecycle a status is: a step meant for an earlier status arrives late.
+RANK = {
+    Status.PLACED: 0,
+    Status.PAYMENT_AUTHORIZED: 1,
+    Status.PAYMENT_CAPTURED: 2,
+    Status.INVENTORY_RESERVED: 3,
+    Status.LABEL_CREATED: 4,
+    Status.CONFIRMED: 5,
+    Status.COMPENSATING: 5,
+    Status.CANCELLED: 6,
+    Status.COMPENSATION_FAILED: 6,
+}
+
 S = Status
 # (status before, event type) -> status after. Anything absent is an invalid transition.
 TRANSITIONS: dict[tuple[Status | None, str], Status] = {

@@ -9,7 +9,7 @@ from pipeline.adapters.event_store import EventStore
 from pipeline.domain import events as ev
 from pipeline.domain.factory import EventFactory
 from pipeline.domain.order import Status
-from pipeline.handlers.step_request import StepRequest, load_order, outcome, require_status
+from pipeline.handlers.step_request import StepRequest, applies, load_order, outcome, skipped
 
 
 def record_compensation_failure(
@@ -25,7 +25,8 @@ def record_compensation_failure(
     order = load_order(store, request, logger)
     if order.has("CompensationFailed"):
         return outcome(order, duplicate=True)
-    require_status(order, Status.COMPENSATING)
+    if not applies(order, Status.COMPENSATING):
+        return skipped(order)
     reason = request.error.reason() if request.error else f"{step} failed"
     alert = {"order_id": order.order_id, "step": step, "reason": reason}
     if step == "refund":

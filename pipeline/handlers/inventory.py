@@ -19,7 +19,14 @@ from pipeline.domain.errors import StepNotApplicable
 from pipeline.domain.factory import EventFactory
 from pipeline.domain.order import Order, Status
 from pipeline.handlers import compensation
-from pipeline.handlers.step_request import StepRequest, dispatch, load_order, outcome
+from pipeline.handlers.step_request import (
+    StepRequest,
+    applies,
+    dispatch,
+    load_order,
+    outcome,
+    skipped,
+)
 from pipeline.handlers.wiring import Wiring, require
 
 logger = Logger(service="inventory")
@@ -60,8 +67,8 @@ def reserve(request: StepRequest, deps: InventoryDeps) -> dict[str, Any]:
     order = _load(request, deps)
     if order.has("InventoryReserved"):
         return outcome(order, reservation_id=order.reservation_id, duplicate=True)
-    if order.status != Status.PAYMENT_CAPTURED:
-        raise StepNotApplicable(f"order {order.order_id} is {order.status}, not PAYMENT_CAPTURED")
+    if not applies(order, Status.PAYMENT_CAPTURED):
+        return skipped(order)
     reservation = deps.inventory.reserve(
         order.order_id, [(line.sku, line.quantity) for line in order.lines]
     )

@@ -26,10 +26,11 @@ from pipeline.domain.order import Order, Status
 from pipeline.handlers import compensation
 from pipeline.handlers.step_request import (
     StepRequest,
+    applies,
     dispatch,
     load_order,
     outcome,
-    require_status,
+    skipped,
 )
 from pipeline.handlers.wiring import Wiring, require
 
@@ -80,7 +81,8 @@ def authorize(request: StepRequest, deps: PaymentDeps) -> dict[str, Any]:
     order = _load(request, deps)
     if order.has("PaymentAuthorized"):
         return outcome(order, payment_id=order.payment_id, duplicate=True)
-    require_status(order, Status.PLACED)
+    if not applies(order, Status.PLACED):
+        return skipped(order)
     result = deps.gateway.authorize(f"{order.order_id}:authorize", order.total, order.currency)
     event = (ev.PaymentAuthorized, {"payment_id": result.payment_id, "amount": order.total})
     appended = deps.store.append(order, deps.factory.next(order, [event], request.cause))
@@ -92,7 +94,8 @@ def capture(request: StepRequest, deps: PaymentDeps) -> dict[str, Any]:
     order = _load(request, deps)
     if order.has("PaymentCaptured"):
         return outcome(order, payment_id=order.payment_id, duplicate=True)
-    require_status(order, Status.PAYMENT_AUTHORIZED)
+    if not applies(order, Status.PAYMENT_AUTHORIZED):
+        return skipped(order)
     assert order.payment_id is not None
     amount = order.authorized
     deps.gateway.capture(f"{order.order_id}:capture", order.payment_id, amount)
@@ -126,7 +129,8 @@ def record_payment_failure(request: StepRequest, deps: PaymentDeps) -> dict[str,
     order = _load(request, deps)
     if order.has("PaymentFailed") or order.is_terminal:
         return outcome(order, duplicate=True)
-    require_status(order, Status.PLACED, Status.PAYMENT_AUTHORIZED)
+    if not applies(order, Status.PLACED, Status.PAYMENT_AUTHORIZED):
+        return skipped(order)
     if order.payment_id:
         # A capture may have gone through with its response lost: void reverses it too.
         deps.gateway.void(f"{order.order_id}:void", order.payment_id)
@@ -138,7 +142,8 @@ def refund(request: StepRequest, deps: PaymentDeps) -> dict[str, Any]:
     order = _load(request, deps)
     if order.has("PaymentRefunded") or order.status == Status.CANCELLED:
         return outcome(order, duplicate=True)
-    require_status(order, Status.COMPENSATING)
+    if not applies(order, Status.COMPENSATING):
+        return skipped(order)
     specs: list[tuple[type[ev.Event], dict[str, Any]]] = []
     amount = order.refundable
     if amount > 0:

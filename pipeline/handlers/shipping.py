@@ -14,10 +14,16 @@ from aws_lambda_powertools.metrics import MetricUnit
 from pipeline.adapters.carrier import Carrier, S3Carrier
 from pipeline.adapters.event_store import EventStore
 from pipeline.domain import events as ev
-from pipeline.domain.errors import StepNotApplicable
 from pipeline.domain.factory import EventFactory
 from pipeline.domain.order import Order, Status
-from pipeline.handlers.step_request import StepRequest, dispatch, load_order, outcome
+from pipeline.handlers.step_request import (
+    StepRequest,
+    applies,
+    dispatch,
+    load_order,
+    outcome,
+    skipped,
+)
 from pipeline.handlers.wiring import Wiring, require
 
 logger = Logger(service="shipping")
@@ -62,8 +68,8 @@ def create_label(request: StepRequest, deps: ShippingDeps) -> dict[str, Any]:
     order = _load(request, deps)
     if order.has("LabelCreated"):
         return outcome(order, tracking_number=order.tracking_number, duplicate=True)
-    if order.status != Status.INVENTORY_RESERVED:
-        raise StepNotApplicable(f"order {order.order_id} is {order.status}, not INVENTORY_RESERVED")
+    if not applies(order, Status.INVENTORY_RESERVED):
+        return skipped(order)
     label = deps.carrier.create_label(
         order.order_id, [(line.sku, line.quantity) for line in order.lines]
     )
@@ -80,8 +86,8 @@ def confirm(request: StepRequest, deps: ShippingDeps) -> dict[str, Any]:
     order = _load(request, deps)
     if order.has("OrderConfirmed"):
         return outcome(order, duplicate=True)
-    if order.status != Status.LABEL_CREATED:
-        raise StepNotApplicable(f"order {order.order_id} is {order.status}, not LABEL_CREATED")
+    if not applies(order, Status.LABEL_CREATED):
+        return skipped(order)
     appended = deps.store.append(
         order, deps.factory.next(order, [(ev.OrderConfirmed, {})], request.cause)
     )
@@ -101,8 +107,8 @@ def record_label_failure(request: StepRequest, deps: ShippingDeps) -> dict[str, 
     order = _load(request, deps)
     if order.has("LabelFailed"):
         return outcome(order, duplicate=True)
-    if order.status not in (Status.INVENTORY_RESERVED, Status.LABEL_CREATED):
-        raise StepNotApplicable(f"order {order.order_id} is {order.status}: no label to fail")
+    if not applies(order, Status.INVENTORY_RESERVED, Status.LABEL_CREATED):
+        return skipped(order)
     reason = request.error.reason() if request.error else "label failed"
     event = (ev.LabelFailed, {"reason": reason})
     appended = deps.store.append(order, deps.factory.next(order, [event], request.cause))

@@ -18,7 +18,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from pipeline.domain.errors import StepNotApplicable, ValidationFailed
 from pipeline.domain.events import Event
 from pipeline.domain.factory import Cause
-from pipeline.domain.order import Order, Status, status_after
+from pipeline.domain.order import RANK, Order, Status, status_after
 
 ID_PATTERN = r"^[A-Za-z0-9_.:-]{1,128}$"
 
@@ -94,10 +94,24 @@ def load_order(store: Any, request: StepRequest, logger: Any) -> Order:
     return order
 
 
-def require_status(order: Order, *allowed: Status) -> None:
-    if order.status not in allowed:
-        names = ", ".join(str(s) for s in allowed)
-        raise StepNotApplicable(f"order {order.order_id} is {order.status}, expected {names}")
+def applies(order: Order, *allowed: Status) -> bool:
+    """Whether a step meant for ``allowed`` statuses applies now.
+
+    False when the order has moved past them: under at-least-once delivery a late or repeated
+    event is a no-op, not a failed execution. ``StepNotApplicable`` when the order has not
+    reached them yet, which the outbox (publish only what is stored) should make impossible.
+    """
+    if order.status in allowed:
+        return True
+    if order.status is not None and RANK[order.status] > max(RANK[s] for s in allowed):
+        return False
+    names = ", ".join(str(s) for s in allowed)
+    raise StepNotApplicable(f"order {order.order_id} is {order.status}, expected {names}")
+
+
+def skipped(order: Order) -> dict[str, Any]:
+    """The result of a step that arrived after the order moved on."""
+    return outcome(order, duplicate=True, skipped=f"order is already {order.status}")
 
 
 def outcome(order: Order, appended: Sequence[Event] = (), **extra: Any) -> dict[str, Any]:
