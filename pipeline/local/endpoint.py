@@ -20,6 +20,8 @@ from typing import Any
 
 from werkzeug.serving import BaseWSGIServer, make_server
 
+from pipeline.local import moto_speedups
+
 LOOPBACK = "127.0.0.1"
 
 
@@ -135,6 +137,7 @@ class LocalEndpoint:
             create_backend_app,
         )
 
+        moto_speedups.install()
         app = self._app = _AtomicDynamoDB(DomainDispatcherApplication(create_backend_app))
         self._server = make_server(
             self.host, self.port, app, threaded=True, request_handler=MotoRequestHandler
