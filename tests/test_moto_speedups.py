@@ -150,7 +150,5 @@ def test_committed_transaction_writes_every_item(dynamodb):
         ]
     )
     assert client.get_item(TableName=TABLE, Key={"pk": {"S": "new"}, "sk": {"N": "1"}})["Item"]
-    assert "Item" not in client.get_item(
-        TableName=TABLE, Key={"pk": {"S": "p1"}, "sk": {"N": "1"}}
-    )
+    assert "Item" not in client.get_item(TableName=TABLE, Key={"pk": {"S": "p1"}, "sk": {"N": "1"}})
     assert _stream_length(session, endpoint) == records + 2

@@ -82,9 +82,7 @@ def install() -> None:
             for item in _every_item(table)
             if all(_same(item.attrs.get(name), expected) for name, expected in value)
         ]
-        return sorted(
-            items, key=lambda x: (x.hash_key, x.range_key) if x.range_key else x.hash_key
-        )
+        return sorted(items, key=lambda x: (x.hash_key, x.range_key) if x.range_key else x.hash_key)
 
     modules = tuple(backends.list_of_moto_modules())  # listed per request otherwise
     backends.list_of_moto_modules = lambda: modules
