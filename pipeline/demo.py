@@ -37,13 +37,14 @@ from pipeline.adapters.dynamo import from_item, to_item
 from pipeline.asl import Execution, TaskFailed, execute
 from pipeline.domain.order import TERMINAL
 from pipeline.handlers import audit_forwarder, payment
+from pipeline.local.deploy import Deployment, deploy
 from pipeline.local.endpoint import LocalEndpoint
-from pipeline.local.event_delivery import Delivery, DeliveryFailed, Route, routes
+from pipeline.local.event_delivery import Delivery, DeliveryFailed, Route, deployed_routes
 from pipeline.local.faults import scenario as fault_scenario
 from pipeline.local.firehose import LocalFirehose
-from pipeline.local.functions import handler_of, invoke, task_functions
+from pipeline.local.functions import handler_of, invoke
 from pipeline.local.http_api import LocalApi
-from pipeline.local.provision import Stack, provision
+from pipeline.local.provision import Stack
 from pipeline.local.stream_mapping import MappingConfig, StreamMapping
 from pipeline.template import Template
 
@@ -88,8 +89,12 @@ class DemoReport:
 class ScriptedChoreography:
     """Pumps the event store's stream and the rule queues until the pipeline is quiet."""
 
-    def __init__(self, template: Template, stack: Stack, session: boto3.Session, url: str):
+    def __init__(
+        self, template: Template, deployment: Deployment, session: boto3.Session, url: str
+    ):
+        stack = deployment.stack
         self.template, self.stack, self.url = template, stack, url
+        self.deployment = deployment
         self.client = lambda name: session.client(name, endpoint_url=url)
         self.walks: list[tuple[str, Execution]] = []
         self.audit: StreamMapping | None = None
@@ -97,9 +102,14 @@ class ScriptedChoreography:
         self.lambda_throttle = 0.0
         self.task_timeout = 0.0
         self.faults = random.Random(0)
-        self.machine_prefix = (
-            f"arn:aws:states:{stack.region}:{stack.account}:stateMachine:{stack.name}-"
-        )
+        self.machines = {  # deployed ARN -> logical id
+            stack.ref(machine_id): machine_id for machine_id in deployment.definitions
+        }
+        self.functions = {  # deployed function ARN -> logical id (a Task's Resource)
+            stack.resources[logical].attributes["Arn"]: logical
+            for logical, kind in deployment.deployed.items()
+            if kind == "AWS::Lambda::Function"
+        }
         self.started: dict[str, str] = {}  # execution name -> input, for StartExecution
         self.pending: list[tuple[str, dict[str, Any]]] = []
         self.remediation: Counter[str] = Counter()
@@ -130,12 +140,16 @@ class ScriptedChoreography:
                 self.duplicates += 1
                 self._execute(route.machine_id, event)
 
-        prefix = self.machine_prefix
         self.delivery = Delivery(
             self.client("events"),
             self.client("sqs"),
             self.stack.ref("OrderEventBus"),
-            routes(self.template, self.stack, lambda machine_id: prefix + machine_id),
+            deployed_routes(
+                self.client("events"),
+                self.client("sqs"),
+                self.stack.ref("OrderEventBus"),
+                self.machines,
+            ),
             start,
         )
         self.delivery.connect()
@@ -164,8 +178,8 @@ class ScriptedChoreography:
     def start_execution(self, request: dict[str, Any]) -> dict[str, Any]:
         """Step Functions StartExecution, as the local runtime serves it (queued, then run)."""
         arn = request["stateMachineArn"]
-        machine_id = arn.removeprefix(self.machine_prefix)
-        if not arn.startswith(self.machine_prefix) or machine_id not in self.template.resources:
+        machine_id = self.machines.get(arn)
+        if machine_id is None:
             raise LookupError(f"State Machine Does Not Exist: '{arn}'")
         name = request.get("name") or f"exec-{len(self.started) + 1}"
         text = request.get("input", "{}")
@@ -212,11 +226,10 @@ class ScriptedChoreography:
         return result
 
     def _execute(self, machine: str, envelope: dict[str, Any]) -> None:
-        definition = self.template.state_machine_definition(machine)
-        functions = task_functions(self.template, machine)
+        definition = self.deployment.definitions[machine]  # as deployed, ARNs substituted
         resources = {
-            resource: (lambda payload, f=function_id: self._invoke(f, payload))
-            for resource, function_id in functions.items()
+            arn: (lambda payload, f=function_id: self._invoke(f, payload))
+            for arn, function_id in self.functions.items()
         }
         result = execute(definition, envelope, resources, rng=self.faults)
         self.walks.append((machine, result))
@@ -253,9 +266,12 @@ def run_demo(
             session = boto3.Session(
                 region_name="us-east-1", aws_access_key_id="local", aws_secret_access_key="local"
             )
-            stack = provision(template, session, endpoint_url=endpoint.url)
-            _point_handlers_at(endpoint.url, template, stack, knobs)
-            say(f"Local AWS endpoint (moto) on {endpoint.url}; template resources provisioned.")
+            say(f"Local AWS endpoint (moto) on {endpoint.url}.")
+            deployment = deploy(template, session, endpoint.url, say=say)
+            for line in deployment.summary():
+                say(line)
+            stack = deployment.stack
+            _point_handlers_at(endpoint.url, template, deployment, knobs)
             dynamodb = session.client("dynamodb", endpoint_url=endpoint.url)
             inventory = stack.ref("InventoryTable")
             for sku, name, price, stock in CATALOGUE:
@@ -273,7 +289,7 @@ def run_demo(
                     ),
                 )
             endpoint.throttle_dynamodb(float(knobs.get("FAKE_DYNAMODB_THROTTLE_RATE", "0")), seed)
-            choreography = ScriptedChoreography(template, stack, session, endpoint.url)
+            choreography = ScriptedChoreography(template, deployment, session, endpoint.url)
             choreography.connect_rules(knobs, seed)
             endpoint.take_start_execution(choreography.start_execution)
             firehose = choreography.connect_audit_lake(session)
@@ -341,8 +357,11 @@ def _post(url: str, body: Any, key: str, attempts: int = 5) -> int:
     return status
 
 
-def _point_handlers_at(url: str, template: Template, stack: Stack, faults: dict[str, str]) -> None:
-    """Give in-process handlers what Lambda would: their environment, boto3 at the endpoint."""
+def _point_handlers_at(
+    url: str, template: Template, deployment: Deployment, faults: dict[str, str]
+) -> None:
+    """Give in-process handlers what Lambda would: the environment CloudFormation deployed
+    for each function, and boto3 pointed at the endpoint."""
     os.environ.update(
         {
             "AWS_ENDPOINT_URL": url,
@@ -355,8 +374,8 @@ def _point_handlers_at(url: str, template: Template, stack: Stack, faults: dict[
             "POWERTOOLS_METRICS_DISABLED": "true",
         }
     )
-    for function_id, _ in template.of_type("AWS::Serverless::Function"):
-        os.environ.update(stack.environment(template, function_id))
+    for variables in deployment.environments.values():
+        os.environ.update({name: str(value) for name, value in variables.items()})
     os.environ.update(faults)  # injected faults win over the template's defaults
     _reset_wiring(template)
 

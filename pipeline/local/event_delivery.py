@@ -46,6 +46,8 @@ class Route:
     max_age_s: int
     dlq_url: str
     queue_url: str = ""
+    rule_name: str = ""  # the deployed rule, when delivering for a deployed stack
+    target_id: str = ""
 
 
 def routes(template: Template, stack: Stack, machine_arn: Callable[[str], str]) -> list[Route]:
@@ -74,6 +76,37 @@ def routes(template: Template, stack: Stack, machine_arn: Callable[[str], str]) 
     return out
 
 
+def deployed_routes(events: Any, sqs: Any, bus: str, machines: dict[str, str]) -> list[Route]:
+    """The deployed rules on ``bus`` whose target is a state machine (``machines``: ARN ->
+    logical id), with the retry policy and DLQ CloudFormation gave each target."""
+    out = []
+    for page in events.get_paginator("list_rules").paginate(EventBusName=bus):
+        for rule in page["Rules"]:
+            if "EventPattern" not in rule:
+                continue
+            targets = events.list_targets_by_rule(Rule=rule["Name"], EventBusName=bus)["Targets"]
+            for target in targets:
+                if target["Arn"] not in machines:
+                    continue  # the archive's own target, say
+                policy = target.get("RetryPolicy", {})
+                dlq_name = target["DeadLetterConfig"]["Arn"].rsplit(":", 1)[1]
+                out.append(
+                    Route(
+                        rule_id=rule["Name"],
+                        rule_arn=rule["Arn"],
+                        pattern=json.loads(rule["EventPattern"]),
+                        machine_id=machines[target["Arn"]],
+                        machine_arn=target["Arn"],
+                        max_attempts=int(policy.get("MaximumRetryAttempts", 185)),
+                        max_age_s=int(policy.get("MaximumEventAgeInSeconds", 86400)),
+                        dlq_url=sqs.get_queue_url(QueueName=dlq_name)["QueueUrl"],
+                        rule_name=rule["Name"],
+                        target_id=target["Id"],
+                    )
+                )
+    return out
+
+
 @dataclass
 class Delivery:
     """Delivers queued events to targets; ``start`` starts one execution or raises."""
@@ -89,17 +122,27 @@ class Delivery:
     dead_lettered: int = 0
 
     def connect(self) -> None:
-        """Put each rule on the bus with its pattern and a stand-in queue as its target."""
+        """Give each rule a stand-in queue as its target, so moto's pattern matching fills it:
+        a deployed rule keeps its pattern and target id (moto cannot deliver to Step
+        Functions); a rule not deployed is put on the bus with the template's pattern."""
         for route in self.routes:
-            url = self.sqs.create_queue(QueueName=f"route-{route.rule_id}")["QueueUrl"]
+            url = self.sqs.create_queue(QueueName=f"route-{route.rule_id}"[:80])["QueueUrl"]
             arn = self.sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])
-            self.events.put_rule(
-                Name=route.rule_id, EventBusName=self.bus, EventPattern=json.dumps(route.pattern)
-            )
+            if not route.rule_name:
+                self.events.put_rule(
+                    Name=route.rule_id,
+                    EventBusName=self.bus,
+                    EventPattern=json.dumps(route.pattern),
+                )
             self.events.put_targets(
-                Rule=route.rule_id,
+                Rule=route.rule_name or route.rule_id,
                 EventBusName=self.bus,
-                Targets=[{"Id": route.machine_id, "Arn": arn["Attributes"]["QueueArn"]}],
+                Targets=[
+                    {
+                        "Id": route.target_id or route.machine_id,
+                        "Arn": arn["Attributes"]["QueueArn"],
+                    }
+                ],
             )
             route.queue_url = url
 

@@ -57,13 +57,38 @@ class Stack:
                 text, extra = (arg, {}) if isinstance(arg, str) else arg
                 for key, val in extra.items():
                     text = text.replace("${" + key + "}", str(self.resolve(val)))
-                for logical in self.resources:
-                    text = text.replace("${" + logical + "}", self._ref(logical))
-                for pseudo in ("AWS::Region", "AWS::AccountId", "AWS::StackName", "AWS::Partition"):
+                for logical, physical in self.resources.items():
+                    text = text.replace("${" + logical + "}", physical.ref)
+                    for attribute, attribute_value in physical.attributes.items():
+                        text = text.replace("${" + f"{logical}.{attribute}" + "}", attribute_value)
+                for name in self.parameters:
+                    text = text.replace("${" + name + "}", self.parameters[name])
+                for pseudo in (
+                    "AWS::Region",
+                    "AWS::AccountId",
+                    "AWS::StackName",
+                    "AWS::Partition",
+                    "AWS::URLSuffix",
+                ):
                     text = text.replace("${" + pseudo + "}", self._ref(pseudo))
                 return text
         if isinstance(value, list):
             return [self.resolve(v) for v in value]
+        return value
+
+    def resolve_deep(self, value: Any) -> Any:
+        """``resolve`` applied everywhere inside a structure (a resource's properties)."""
+        if isinstance(value, Mapping):
+            if len(value) == 1 and next(iter(value)) in (
+                "Ref",
+                "Fn::GetAtt",
+                "Fn::Join",
+                "Fn::Sub",
+            ):
+                return self.resolve(value)
+            return {key: self.resolve_deep(item) for key, item in value.items()}
+        if isinstance(value, list):
+            return [self.resolve_deep(item) for item in value]
         return value
 
     def _ref(self, name: str) -> str:
@@ -72,6 +97,7 @@ class Stack:
             "AWS::AccountId": self.account,
             "AWS::StackName": self.name,
             "AWS::Partition": "aws",
+            "AWS::URLSuffix": "amazonaws.com",
         }
         if name in pseudo:
             return pseudo[name]
