@@ -1,16 +1,16 @@
 """`python -m pipeline demo`: orders through the real handlers and state machines, on loopback.
 
-What runs: moto's AWS endpoint on 127.0.0.1 with the template's tables, queues, topics and
-bus; orders posted over HTTP to the local API (``pipeline.local.http_api``); the event store
-and its DynamoDB stream read by an event-source mapping with Lambda's retry semantics; the
-stream processor (projection and outbox relay to EventBridge); the template's rules, matched
-by moto's EventBridge and delivered to their state machines with each target's retry policy
-and DLQ (``pipeline.local.event_delivery``); the four ASL state machines run by
-``pipeline.asl`` on a virtual clock, calling the real step handlers.
-The audit forwarder feeds a local Firehose that writes Parquet into the lake bucket.
-Faults come from named, seeded scenarios (``pipeline.local.faults``).
-Not yet: wall-clock time scaling and the remediation schedule on the clock (the local-cloud
-issue), which the report says when it ends.
+What runs: moto's AWS endpoint on 127.0.0.1, with ``infra/template.yaml`` deployed through
+its CloudFormation API (``pipeline.local.deploy``, which names what it makes locally
+instead); orders posted over HTTP to the local API (``pipeline.local.http_api``); the event
+store's DynamoDB stream read by event-source mappings with Lambda's retry semantics; the
+stream processor (projection and outbox relay to EventBridge); the deployed rules, matched by
+moto's EventBridge and delivered to their state machines with each target's retry policy and
+DLQ (``pipeline.local.event_delivery``); the deployed ASL definitions run by ``pipeline.asl``,
+calling the real step handlers; the audit forwarder feeding a local Firehose that writes
+Parquet into the lake bucket; the DLQ remediation function on its schedule. Every wait runs
+on one clock, virtual or sped-up wall time (``pipeline.local.clock``). Faults come from
+named, seeded scenarios (``pipeline.local.faults``).
 """
 
 from __future__ import annotations
@@ -34,9 +34,10 @@ import boto3
 import pyarrow.parquet as pq
 
 from pipeline.adapters.dynamo import from_item, to_item
-from pipeline.asl import Execution, TaskFailed, execute
+from pipeline.asl import Execution, ExecutionRun, TaskFailed
 from pipeline.domain.order import TERMINAL
 from pipeline.handlers import audit_forwarder, payment
+from pipeline.local.clock import RuntimeClock, Scheduler, schedule_period, sdk_backoff_on
 from pipeline.local.deploy import Deployment, deploy
 from pipeline.local.endpoint import LocalEndpoint
 from pipeline.local.event_delivery import Delivery, DeliveryFailed, Route, deployed_routes
@@ -84,13 +85,24 @@ class DemoReport:
     in_flight: list[str] = field(default_factory=list)
     dead_lettered: int = 0
     dlq_depth: dict[str, int] = field(default_factory=dict)
+    time_scale: float | None = None
+    simulated_s: float = 0.0  # time on the runtime's clock when the run ended
+
+    @property
+    def money_reconciled(self) -> bool:
+        return self.captured_minus_refunded == self.confirmed_total
 
 
 class ScriptedChoreography:
     """Pumps the event store's stream and the rule queues until the pipeline is quiet."""
 
     def __init__(
-        self, template: Template, deployment: Deployment, session: boto3.Session, url: str
+        self,
+        template: Template,
+        deployment: Deployment,
+        session: boto3.Session,
+        url: str,
+        clock: RuntimeClock | None = None,
     ):
         stack = deployment.stack
         self.template, self.stack, self.url = template, stack, url
@@ -112,6 +124,11 @@ class ScriptedChoreography:
         }
         self.started: dict[str, str] = {}  # execution name -> input, for StartExecution
         self.pending: list[tuple[str, dict[str, Any]]] = []
+        self.clock = clock or RuntimeClock()
+        self.scheduler = Scheduler(self.clock)
+        self.waiting: dict[int, tuple[str, ExecutionRun]] = {}  # executions in a wait
+        self.remediation_period = schedule_period(template, "DlqRemediationFunction")
+        self.next_remediation = self.remediation_period
         self.remediation: Counter[str] = Counter()
         config = MappingConfig.from_template(template, "StreamProcessorFunction")
         self.stream = StreamMapping(
@@ -151,6 +168,7 @@ class ScriptedChoreography:
                 self.machines,
             ),
             start,
+            later=self.scheduler.after,
         )
         self.delivery.connect()
 
@@ -193,27 +211,55 @@ class ScriptedChoreography:
         return {"executionArn": execution_arn, "startDate": 0}
 
     def remediate(self) -> dict[str, int]:
-        """One tick of the DLQ remediation schedule (rate(5 minutes) in the template)."""
+        """One tick of the DLQ remediation schedule (the template's rate), on the clock."""
+        self.next_remediation = self.clock.now() + self.remediation_period
         summary = invoke(self.template, "DlqRemediationFunction", {"source": "aws.events"})
         self.remediation.update(summary)
         return summary
 
     def pump(self) -> int:
-        """One round: the stream mappings feed their functions, routed events start executions."""
-        moved = self.stream.poll() + self.delivery.pump()
+        """One round: the schedule if due, the stream mappings feed their functions, routed
+        and redriven events start executions, waits that are over resume."""
+        moved = 0
+        if self.clock.now() >= self.next_remediation:
+            moved += self.remediate()["received"]
+        moved += self.stream.poll() + self.delivery.pump()
         while self.pending:
             machine_id, event = self.pending.pop(0)
             self._execute(machine_id, event)
             moved += 1
+        moved += self.scheduler.run_due()  # executions and deliveries whose wait is over
         if self.audit is not None:
             self.audit.poll()
         return moved
 
-    def run_until_quiet(self, max_rounds: int = 500) -> None:
+    def run_until_quiet(self, max_rounds: int = 100_000) -> None:
+        """Pump until nothing moves and nothing waits; waits pass on the clock."""
         for _ in range(max_rounds):
-            if not self.pump():
+            if self.pump():
+                continue
+            due = self.scheduler.next_due()
+            if due is None:
                 return
+            self.clock.wait_until(due)
         raise RuntimeError("the pipeline did not settle")
+
+    def settle(self) -> None:
+        """Between batches of orders: on virtual time, run everything (waits cost nothing);
+        on the scaled wall clock, run what is due and let the rest wait."""
+        if self.clock.virtual:
+            self.run_until_quiet()
+        else:
+            self.pump()
+
+    def in_flight(self) -> list[str]:
+        """Executions started or queued but not finished, for an interrupted run."""
+        queued = [f"{m} {e['detail'].get('order_id')} (not started)" for m, e in self.pending]
+        waiting = [
+            f"{m} {run.name} (waiting, {len(run.history.events)} history events)"
+            for m, run in self.waiting.values()
+        ]
+        return queued + waiting
 
     def _invoke(self, function_id: str, payload: Any) -> Any:
         """Lambda.Invoke for a task: throttled before the handler runs, or timed out after its
@@ -231,8 +277,19 @@ class ScriptedChoreography:
             arn: (lambda payload, f=function_id: self._invoke(f, payload))
             for arn, function_id in self.functions.items()
         }
-        result = execute(definition, envelope, resources, rng=self.faults)
-        self.walks.append((machine, result))
+        run = ExecutionRun(definition, envelope, resources, clock=self.clock, rng=self.faults)
+        self._advance(machine, run)
+
+    def _advance(self, machine: str, run: ExecutionRun) -> None:
+        """Run an execution to its next wait (then resume it when the clock says) or end."""
+        self.waiting.pop(id(run), None)
+        seconds = run.step()
+        if seconds is None:
+            assert run.result is not None
+            self.walks.append((machine, run.result))
+            return
+        self.waiting[id(run)] = (machine, run)
+        self.scheduler.after(seconds, lambda: self._advance(machine, run))
 
 
 MAX_REMEDIATION_TICKS = 5
@@ -246,8 +303,12 @@ def run_demo(
     verbose: bool = False,
     faults: dict[str, str] | None = None,
     scenario: str = "default",
+    time_scale: float | None = None,
 ) -> DemoReport:
     """Place ``orders`` random orders and let the pipeline finish them; return the report.
+
+    ``time_scale`` None runs every wait on virtual time (reproducible for a seed); a number
+    runs them on the wall clock sped up that many times (see :mod:`pipeline.local.clock`).
 
     Handlers log structured JSON and EMF metrics to stdout as they would in Lambda; unless
     ``verbose``, that output is swallowed so the report stays readable.
@@ -289,13 +350,17 @@ def run_demo(
                     ),
                 )
             endpoint.throttle_dynamodb(float(knobs.get("FAKE_DYNAMODB_THROTTLE_RATE", "0")), seed)
-            choreography = ScriptedChoreography(template, deployment, session, endpoint.url)
+            clock = RuntimeClock(time_scale)
+            choreography = ScriptedChoreography(template, deployment, session, endpoint.url, clock)
             choreography.connect_rules(knobs, seed)
             endpoint.take_start_execution(choreography.start_execution)
             firehose = choreography.connect_audit_lake(session)
             started = time.perf_counter()
             try:
-                with LocalApi(template, lambda f: handler_of(template, f)) as api:
+                with (
+                    sdk_backoff_on(clock),
+                    LocalApi(template, lambda f: handler_of(template, f)) as api,
+                ):
                     say(f"Order API on {api.url} (HTTP, API Gateway proxy events).")
                     for n in range(orders):
                         lines = [
@@ -309,20 +374,20 @@ def run_demo(
                         else:
                             report.rejected += 1
                         if n % PUMP_EVERY == PUMP_EVERY - 1:  # let the pipeline catch up
-                            choreography.pump()
-                choreography.run_until_quiet()
-                for _tick in range(MAX_REMEDIATION_TICKS):  # the schedule, until DLQs are empty
-                    if not choreography.remediate()["received"]:
-                        break
+                            choreography.settle()
                     choreography.run_until_quiet()
+                    for _tick in range(MAX_REMEDIATION_TICKS):  # the schedule, until DLQs empty
+                        clock.wait_until(choreography.next_remediation)
+                        if not choreography.remediate()["received"]:
+                            break
+                        choreography.run_until_quiet()
             except KeyboardInterrupt:
                 # Every write is one request (transaction, PutObject), so nothing is half-written;
                 # what was still to run is listed, and the lake gets what the stream delivered.
                 report.interrupted = True
-                report.in_flight = [
-                    f"{m} {e['detail'].get('order_id')}" for m, e in choreography.pending
-                ]
+                report.in_flight = choreography.in_flight()
             report.wall_s = time.perf_counter() - started
+            report.time_scale, report.simulated_s = time_scale, clock.now()
             report.moto_requests, report.moto_s = endpoint.stats
             report.dynamodb_throttled = endpoint.throttled
             firehose.flush()
@@ -477,7 +542,7 @@ def _scan(dynamodb, table: str) -> list[dict[str, Any]]:
 def _print_report(report: DemoReport, say) -> None:
     if report.interrupted:
         say("\nInterrupted (Ctrl-C): the report below is the state when the run stopped.")
-        say(f"Executions not started: {len(report.in_flight)}")
+        say(f"Executions in flight (queued or waiting): {len(report.in_flight)}")
         for item in report.in_flight[:20]:
             say(f"  {item}")
     say(f"\nOrders accepted: {report.orders}, rejected by the API: {report.rejected}")
@@ -521,8 +586,9 @@ def _print_report(report: DemoReport, say) -> None:
         f"Audit lake: {report.lake_rows} Parquet rows in {report.lake_files} files; "
         f"one per stored event: {report.lake_matches_store}"
     )
-    say(
-        "\nNot yet local (the local-cloud issue is in progress): wall-clock time scaling "
-        "(executions run on a virtual clock); "
-        "the remediation schedule runs as ticks after the pipeline settles."
+    clock = (
+        "virtual (waits jump; reproducible)"
+        if report.time_scale is None
+        else (f"wall clock x{report.time_scale:g}")
     )
+    say(f"Clock: {clock}; {report.simulated_s / 60:.1f} min of pipeline time elapsed.")

@@ -6,12 +6,13 @@ drive with their own clocks.
 """
 
 from pipeline.asl.errors import DefinitionError, TaskFailed
-from pipeline.asl.execution import Execution, VirtualClock, execute
+from pipeline.asl.execution import Execution, ExecutionRun, VirtualClock, execute
 from pipeline.asl.interpreter import History, Interpreter, Invoke, Wait, retry_delay
 
 __all__ = [
     "DefinitionError",
     "Execution",
+    "ExecutionRun",
     "History",
     "Interpreter",
     "Invoke",

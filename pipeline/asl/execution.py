@@ -63,6 +63,97 @@ def _lambda_style_error(error: Exception) -> TaskFailed:
     return TaskFailed(type(error).__name__, cause)
 
 
+class ExecutionRun:
+    """One execution driven step by step: :meth:`step` runs until the execution waits (and
+    returns the seconds to wait) or ends (returns None, with :attr:`result` set).
+
+    The caller owns time: :func:`execute` advances a virtual clock between steps; the local
+    runtime schedules the next step on its own clock, so many executions interleave.
+    """
+
+    def __init__(
+        self,
+        definition: Mapping[str, Any],
+        input: Any,
+        resources: Mapping[str, Resource],
+        *,
+        clock: Callable[[], datetime],
+        rng: random.Random | None = None,
+        name: str | None = None,
+    ) -> None:
+        self.clock, self.resources = clock, resources
+        self.history = History(clock)
+        interpreter = Interpreter(self.history, rng or random.Random(0))
+        self.name = name or str(uuid.UUID(int=interpreter.rng.getrandbits(128)))
+        self.started = clock()
+        context = {
+            "Execution": {
+                "Id": f"arn:aws:states:us-east-1:123456789012:execution:local:{self.name}",
+                "Name": self.name,
+                "Input": input,
+                "StartTime": self.started.isoformat(),
+            },
+            "StateMachine": {
+                "Id": "arn:aws:states:us-east-1:123456789012:stateMachine:local",
+                "Name": "local",
+            },
+        }
+        self.history.add("ExecutionStarted", input=input)
+        self.deadline = definition.get("TimeoutSeconds")
+        self._run = interpreter.run(definition, input, context)
+        self._waited = False
+        self.result: Execution | None = None
+
+    def step(self) -> float | None:
+        reply: Any = None
+        failure: TaskFailed | None = None
+        try:
+            while True:
+                if self._waited:
+                    self._waited = False
+                    if self._timed_out():
+                        return None
+                effect = self._run.throw(failure) if failure else self._run.send(reply)
+                reply, failure = None, None
+                if isinstance(effect, Wait):
+                    self._waited = True
+                    return effect.seconds
+                if isinstance(effect, Invoke):
+                    reply, failure = self._invoke(effect)
+                if self._timed_out():
+                    return None
+        except StopIteration as done:
+            self.history.add("ExecutionSucceeded", output=done.value)
+            self.result = self._outcome("SUCCEEDED", done.value, None, None)
+        except TaskFailed as failed:
+            self.history.add("ExecutionFailed", error=failed.error, cause=failed.cause)
+            self.result = self._outcome("FAILED", None, failed.error or None, failed.cause or None)
+        return None
+
+    def _invoke(self, effect: Invoke) -> tuple[Any, TaskFailed | None]:
+        resource = self.resources.get(effect.resource)
+        if resource is None:
+            return None, TaskFailed(errors.TASK_FAILED, f"no resource {effect.resource}")
+        try:
+            return resource(effect.payload), None
+        except TaskFailed as raised:
+            return None, raised
+        except Exception as raised:  # a task's exception is its failure
+            return None, _lambda_style_error(raised)
+
+    def _timed_out(self) -> bool:
+        if self.deadline is None or (self.clock() - self.started).total_seconds() <= self.deadline:
+            return False
+        self.history.add("ExecutionTimedOut", error=errors.TIMEOUT)
+        self.result = self._outcome("TIMED_OUT", None, errors.TIMEOUT, "execution timed out")
+        return True
+
+    def _outcome(self, status: str, output: Any, error: str | None, cause: str | None):
+        return Execution(
+            status, output, error, cause, self.history.events, self.started, self.clock()
+        )
+
+
 def execute(
     definition: Mapping[str, Any],
     input: Any,
@@ -78,66 +169,8 @@ def execute(
     exception fails it with the exception's type name, as a Lambda function would.
     """
     clock = clock or VirtualClock()
-    history = History(clock)
-    interpreter = Interpreter(history, rng or random.Random(0))
-    name = name or str(uuid.UUID(int=interpreter.rng.getrandbits(128)))
-    started = clock()
-    context = {
-        "Execution": {
-            "Id": f"arn:aws:states:us-east-1:123456789012:execution:local:{name}",
-            "Name": name,
-            "Input": input,
-            "StartTime": started.isoformat(),
-        },
-        "StateMachine": {
-            "Id": "arn:aws:states:us-east-1:123456789012:stateMachine:local",
-            "Name": "local",
-        },
-    }
-    history.add("ExecutionStarted", input=input)
-    deadline = definition.get("TimeoutSeconds")
-    run = interpreter.run(definition, input, context)
-    reply: Any = None
-    failure: TaskFailed | None = None
-    try:
-        while True:
-            effect = run.throw(failure) if failure else run.send(reply)
-            reply, failure = None, None
-            if isinstance(effect, Wait):
-                clock.advance(effect.seconds)
-            elif isinstance(effect, Invoke):
-                resource = resources.get(effect.resource)
-                if resource is None:
-                    failure = TaskFailed(errors.TASK_FAILED, f"no resource {effect.resource}")
-                else:
-                    try:
-                        reply = resource(effect.payload)
-                    except TaskFailed as raised:
-                        failure = raised
-                    except Exception as raised:  # a task's exception is its failure
-                        failure = _lambda_style_error(raised)
-            if deadline is not None and (clock() - started).total_seconds() > deadline:
-                history.add("ExecutionTimedOut", error=errors.TIMEOUT)
-                return Execution(
-                    "TIMED_OUT",
-                    None,
-                    errors.TIMEOUT,
-                    "execution timed out",
-                    history.events,
-                    started,
-                    clock(),
-                )
-    except StopIteration as done:
-        history.add("ExecutionSucceeded", output=done.value)
-        return Execution("SUCCEEDED", done.value, None, None, history.events, started, clock())
-    except TaskFailed as failed:
-        history.add("ExecutionFailed", error=failed.error, cause=failed.cause)
-        return Execution(
-            "FAILED",
-            None,
-            failed.error or None,
-            failed.cause or None,
-            history.events,
-            started,
-            clock(),
-        )
+    run = ExecutionRun(definition, input, resources, clock=clock, rng=rng, name=name)
+    while (seconds := run.step()) is not None:
+        clock.advance(seconds)
+    assert run.result is not None
+    return run.result

@@ -104,7 +104,8 @@ def deployed_routes(events: Any, sqs: Any, bus: str, machines: dict[str, str]) -
                         target_id=target["Id"],
                     )
                 )
-    return out
+    # Deployed names end in random suffixes; a fixed order keeps a seeded run reproducible.
+    return sorted(out, key=lambda route: (route.machine_id, route.rule_name))
 
 
 @dataclass
@@ -117,6 +118,8 @@ class Delivery:
     routes: list[Route]
     start: Callable[[Route, dict[str, Any]], None]
     rng: random.Random = field(default_factory=lambda: random.Random(0))
+    # Runs a retry after a delay (the runtime's scheduler); None: at once, on virtual time.
+    later: Callable[[float, Callable[[], None]], None] | None = None
     delivered: int = 0
     retries: int = 0
     dead_lettered: int = 0
@@ -164,21 +167,25 @@ class Delivery:
                     handled += 1
         return handled
 
-    def _deliver(self, route: Route, event: dict[str, Any]) -> None:
-        age, attempt = 0.0, 0
-        while True:
-            try:
-                self.start(route, event)
-                self.delivered += 1
+    def _deliver(self, route: Route, event: dict[str, Any], attempt: int = 0, age: float = 0):
+        try:
+            self.start(route, event)
+            self.delivered += 1
+            return
+        except DeliveryFailed as failure:
+            delay = min(MAX_DELAY_S, FIRST_DELAY_S * 2**attempt) * self.rng.uniform(0.5, 1)
+            if attempt >= route.max_attempts or age + delay > route.max_age_s:
+                self._dead_letter(route, event, failure, attempt)
                 return
-            except DeliveryFailed as failure:
-                delay = min(MAX_DELAY_S, FIRST_DELAY_S * 2**attempt) * self.rng.uniform(0.5, 1)
-                if attempt >= route.max_attempts or age + delay > route.max_age_s:
-                    self._dead_letter(route, event, failure, attempt)
-                    return
-                attempt += 1
-                age += delay
-                self.retries += 1
+        self.retries += 1
+
+        def retry() -> None:
+            self._deliver(route, event, attempt + 1, age + delay)
+
+        if self.later is None:
+            retry()
+        else:
+            self.later(delay, retry)
 
     def _dead_letter(self, route: Route, event: dict, failure: DeliveryFailed, retries: int):
         attributes = {
