@@ -45,6 +45,7 @@ def main(argv: list[str] | None = None) -> int:
             return 130  # the shell's code for Ctrl-C
         ok = (
             report.stock_conserved
+            and report.stock_settled
             and report.money_reconciled
             and report.lake_matches_store
             and report.one_side_effect_each

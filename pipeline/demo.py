@@ -67,7 +67,9 @@ class DemoReport:
     events: int = 0
     captured_minus_refunded: Decimal = Decimal("0")
     confirmed_total: Decimal = Decimal("0")
-    stock_conserved: bool = True
+    stock_conserved: bool = True  # available + reserved + shipped = initial, per SKU
+    stock_settled: bool = True  # nothing left reserved; shipped = what confirmed orders bought
+    stock: dict[str, tuple[int, int, int, int]] = field(default_factory=dict)
     lake_rows: int = 0
     lake_files: int = 0
     lake_matches_store: bool = False
@@ -122,7 +124,8 @@ class ScriptedChoreography:
             for logical, kind in deployment.deployed.items()
             if kind == "AWS::Lambda::Function"
         }
-        self.started: dict[str, str] = {}  # execution name -> input, for StartExecution
+        # (state machine ARN, execution name) -> input: names are unique per state machine
+        self.started: dict[tuple[str, str], str] = {}
         self.pending: list[tuple[str, dict[str, Any]]] = []
         self.clock = clock or RuntimeClock()
         self.scheduler = Scheduler(self.clock)
@@ -202,11 +205,11 @@ class ScriptedChoreography:
         name = request.get("name") or f"exec-{len(self.started) + 1}"
         text = request.get("input", "{}")
         execution_arn = arn.replace(":stateMachine:", ":execution:") + f":{name}"
-        if name in self.started:
-            if self.started[name] != text:
+        if (arn, name) in self.started:
+            if self.started[arn, name] != text:
                 raise ValueError(f"Execution Already Exists: '{execution_arn}'")
         else:
-            self.started[name] = text
+            self.started[arn, name] = text
             self.pending.append((machine_id, json.loads(text)))
         return {"executionArn": execution_arn, "startDate": 0}
 
@@ -346,6 +349,7 @@ def run_demo(
                             "unit_price": Decimal(price),
                             "available": stock,
                             "reserved": 0,
+                            "shipped": 0,
                         }
                     ),
                 )
@@ -471,10 +475,17 @@ def _fill_report(report, choreography, dynamodb, stack, session, url) -> None:
         (Decimal(str(o["total"])) for o in orders if o["order_id"] in confirmed), Decimal("0")
     )
     stock = {i["sku"]: i for i in _scan(dynamodb, stack.ref("InventoryTable")) if "sku" in i}
+    sold: Counter[str] = Counter()  # quantities of confirmed orders, which must have shipped
+    for e in events:
+        if e["event_type"] == "OrderPlaced" and e["order_id"] in confirmed:
+            for line in json.loads(e["payload"])["lines"]:
+                sold[line["sku"]] += int(line["quantity"])
     for sku, _name, _price, initial in CATALOGUE:
         item = stock[sku]
-        report.stock_conserved &= item["available"] + item["reserved"] == initial
-        report.stock_conserved &= item["available"] >= 0
+        held = item["available"] + item["reserved"] + item.get("shipped", 0)
+        report.stock[sku] = (initial, item["available"], item["reserved"], item.get("shipped", 0))
+        report.stock_conserved &= held == initial and item["available"] >= 0
+        report.stock_settled &= item["reserved"] == 0 and item.get("shipped", 0) == sold[sku]
     report.one_side_effect_each = _one_side_effect_each(events)
     report.failures = Counter(
         f"{m}: {w.error}" for m, w in choreography.walks if w.status != "SUCCEEDED"
@@ -572,7 +583,13 @@ def _print_report(report: DemoReport, say) -> None:
         f"confirmed orders total = {report.confirmed_total} "
         f"({'reconciled' if reconciled else 'MISMATCH'})"
     )
-    say(f"Stock conserved (available + reserved = initial, >= 0): {report.stock_conserved}")
+    say(
+        f"Stock conserved (initial = available + reserved + shipped, per SKU): "
+        f"{report.stock_conserved}; settled (nothing left reserved, shipped = confirmed "
+        f"orders' quantities): {report.stock_settled}"
+    )
+    for sku, (initial, available, reserved, shipped) in sorted(report.stock.items()):
+        say(f"  {sku}: {initial} = {available} + {reserved} + {shipped}")
     say(
         f"One side effect per order (gateway calls, events per type): {report.one_side_effect_each}"
     )

@@ -95,6 +95,7 @@ def put_stock(
                 "unit_price": Decimal(unit_price),
                 "available": available,
                 "reserved": 0,
+                "shipped": 0,
             }
         ),
     )

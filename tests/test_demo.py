@@ -18,7 +18,7 @@ def test_demo_orders_all_end_terminal_with_money_and_stock_conserved():
     assert report.by_status["CONFIRMED"] > 0
     assert report.by_status["CANCELLED"] > 0  # the hot SKU and declines force compensation
     assert report.captured_minus_refunded == report.confirmed_total
-    assert report.stock_conserved
+    assert report.stock_conserved and report.stock_settled
     assert report.notifications == sum(report.by_status.values())
     assert report.lake_matches_store and report.lake_rows == report.events
     assert report.one_side_effect_each

@@ -58,8 +58,9 @@ def test_events_reach_only_the_rules_whose_patterns_match(setup):
     delivery, started, _, aws, stack = setup
     for detail_type in ("OrderPlaced", "InventoryReserved", "OrderConfirmed", "LabelCreated"):
         publish(aws, stack, detail_type)
-    assert delivery.pump() == 3
+    assert delivery.pump() == 4  # OrderConfirmed fans out to two rules; LabelCreated to none
     assert sorted(started) == [
+        ("InventoryStateMachine", "OrderConfirmed"),
         ("NotificationStateMachine", "OrderConfirmed"),
         ("PaymentStateMachine", "OrderPlaced"),
         ("ShippingStateMachine", "InventoryReserved"),

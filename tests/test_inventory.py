@@ -128,6 +128,37 @@ def test_release_restores_stock_exactly_once(deps, lambda_context):
     assert deps.inventory.reservation("order-1").status == "RELEASED"
 
 
+def shipped(deps, sku):
+    return int(deps.inventory.get_stock(sku).get("shipped", 0))
+
+
+def test_a_confirmed_order_ships_its_stock_exactly_once(deps, lambda_context):
+    paid_order(deps, lines=(("SKU-1", 2, "10.00"), ("SKU-2", 1, "1.00")))
+    call("reserve", lambda_context)
+    label = {"tracking_number": "T1", "label_uri": "s3://l/1"}
+    advance(deps.store, "order-1", [(ev.LabelCreated, label), (ev.OrderConfirmed, {})])
+    deps.inventory.ship("order-1")  # the side effect once before the step (a crash, say)
+    results = [call("ship", lambda_context) for _ in range(3)]
+    assert stock(deps, "SKU-1") == (8, 0) and shipped(deps, "SKU-1") == 2
+    assert stock(deps, "SKU-2") == (2, 0) and shipped(deps, "SKU-2") == 1
+    assert [e.type for e in deps.store.load("order-1")].count("InventoryShipped") == 1
+    assert [r.get("duplicate", False) for r in results] == [False, True, True]
+    order = deps.store.load_order("order-1")
+    assert order.status == Status.CONFIRMED and not order.holds_stock
+
+
+def test_stock_not_confirmed_does_not_ship_and_released_stock_never_ships(deps, lambda_context):
+    paid_order(deps)
+    call("reserve", lambda_context)
+    with pytest.raises(StepNotApplicable):
+        call("ship", lambda_context)  # reserved, not confirmed yet
+    advance(deps.store, "order-1", [(ev.LabelFailed, {"reason": "carrier down"})])
+    call("release", lambda_context)
+    with pytest.raises(StepNotApplicable):
+        deps.inventory.ship("order-1")
+    assert stock(deps, "SKU-1") == (10, 0) and shipped(deps, "SKU-1") == 0
+
+
 def test_release_of_an_order_without_stock_is_not_applicable(deps, lambda_context):
     paid_order(deps)
     advance(deps.store, "order-1", [(ev.InventoryReservationFailed, {"reason": "x"})])

@@ -3,7 +3,9 @@
 Stock items (``pk = sku#<SKU>``) carry ``available`` and ``reserved`` counters. A reservation
 is one ``TransactWriteItems``: a conditional decrement per line (``available >= :qty``, so
 stock never goes negative and nothing is oversold) plus a ``reservation#<order_id>`` record
-put only if absent, which makes a repeated reservation a no-op. Release mirrors it.
+put only if absent, which makes a repeated reservation a no-op. Release mirrors it, and so
+does shipping a confirmed order (``reserved`` -> ``shipped``), so on every item
+``available + reserved + shipped`` stays the stock it was given.
 """
 
 from __future__ import annotations
@@ -18,9 +20,14 @@ from typing import Any
 from botocore.exceptions import ClientError
 
 from pipeline.adapters.dynamo import TRANSIENT_CODES, error_code, from_item, to_item, transient_as
-from pipeline.domain.errors import InventoryUnavailable, OutOfStock, UnknownSku
+from pipeline.domain.errors import (
+    InventoryUnavailable,
+    OutOfStock,
+    StepNotApplicable,
+    UnknownSku,
+)
 
-RESERVED, RELEASED = "RESERVED", "RELEASED"
+RESERVED, RELEASED, SHIPPED = "RESERVED", "RELEASED", "SHIPPED"
 
 
 def stock_key(sku: str) -> dict[str, Any]:
@@ -124,19 +131,36 @@ class InventoryStore:
 
     def release(self, order_id: str) -> Reservation | None:
         """Give a reservation's stock back once; ``None`` if the order never reserved any."""
+        return self._settle(
+            order_id, RELEASED, "SET available = available + :q, reserved = reserved - :q"
+        )
+
+    def ship(self, order_id: str) -> Reservation | None:
+        """Move a confirmed order's reserved stock to shipped, once."""
+        return self._settle(
+            order_id,
+            SHIPPED,
+            "SET reserved = reserved - :q, shipped = if_not_exists(shipped, :zero) + :q",
+        )
+
+    def _settle(self, order_id: str, to: str, update: str) -> Reservation | None:
+        """End a reservation (released or shipped) and move its quantities, in one transaction."""
         current = self.reservation(order_id)
         if current is None:
             return None
-        if current.status == RELEASED:
-            return Reservation(order_id, current.lines, RELEASED, created=False)
+        if current.status == to:
+            return Reservation(order_id, current.lines, to, created=False)
+        if current.status != RESERVED:
+            raise StepNotApplicable(f"reservation of {order_id} is {current.status}, not {to}")
+        values = {":zero": {"N": "0"}} if ":zero" in update else {}
         actions: list[dict[str, Any]] = [
             {
                 "Update": {
                     "TableName": self.table,
                     "Key": stock_key(sku),
-                    "UpdateExpression": "SET available = available + :q, reserved = reserved - :q",
+                    "UpdateExpression": update,
                     "ConditionExpression": "attribute_exists(pk) AND reserved >= :q",
-                    "ExpressionAttributeValues": {":q": {"N": str(quantity)}},
+                    "ExpressionAttributeValues": {":q": {"N": str(quantity)}, **values},
                 }
             }
             for sku, quantity in current.lines
@@ -146,11 +170,11 @@ class InventoryStore:
                 "Update": {
                     "TableName": self.table,
                     "Key": reservation_key(order_id),
-                    "UpdateExpression": "SET #s = :released, released_at = :now",
+                    "UpdateExpression": "SET #s = :to, settled_at = :now",
                     "ConditionExpression": "#s = :reserved",
                     "ExpressionAttributeNames": {"#s": "status"},
                     "ExpressionAttributeValues": {
-                        ":released": {"S": RELEASED},
+                        ":to": {"S": to},
                         ":reserved": {"S": RESERVED},
                         ":now": {"S": self.clock().isoformat()},
                     },
@@ -165,12 +189,12 @@ class InventoryStore:
                 raise InventoryUnavailable(f"inventory unavailable: {code}") from error
             reasons = error.response.get("CancellationReasons") or []
             if reasons and reasons[-1].get("Code") == "ConditionalCheckFailed":
-                # Released concurrently by a duplicate delivery: already done.
-                return Reservation(order_id, current.lines, RELEASED, created=False)
+                # Settled concurrently, by a duplicate delivery or the other way.
+                return self._settle(order_id, to, update)
             if any(r.get("Code") == "TransactionConflict" for r in reasons):
                 raise InventoryUnavailable("inventory busy: transaction conflict") from error
             raise
-        return Reservation(order_id, current.lines, RELEASED)
+        return Reservation(order_id, current.lines, to)
 
     def reservation(self, order_id: str) -> Reservation | None:
         with transient_as(InventoryUnavailable, "inventory"):
@@ -195,6 +219,7 @@ class InventoryStore:
                     "unit_price": unit_price,
                     "available": available,
                     "reserved": 0,
+                    "shipped": 0,
                 }
             ),
         )

@@ -128,6 +128,13 @@ class InventoryReleased(Event):
     reservation_id: str
 
 
+class InventoryShipped(Event):
+    """The confirmed order's reserved stock left the warehouse (reserved -> shipped)."""
+
+    type: Literal["InventoryShipped"] = "InventoryShipped"
+    reservation_id: str
+
+
 class LabelCreated(Event):
     type: Literal["LabelCreated"] = "LabelCreated"
     tracking_number: str
@@ -178,6 +185,7 @@ EVENT_TYPES: tuple[type[Event], ...] = (
     OrderCancelled,
     CustomerNotified,
     CompensationFailed,
+    InventoryShipped,
 )
 EVENT_TYPE_NAMES: tuple[str, ...] = tuple(t.model_fields["type"].default for t in EVENT_TYPES)
 
@@ -196,7 +204,8 @@ AnyEvent = Annotated[
     | OrderConfirmed
     | OrderCancelled
     | CustomerNotified
-    | CompensationFailed,
+    | CompensationFailed
+    | InventoryShipped,
     Field(discriminator="type"),
 ]
 _ADAPTER: TypeAdapter[Event] = TypeAdapter(AnyEvent)

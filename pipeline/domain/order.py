@@ -40,6 +40,8 @@ RANK = {
 }
 
 S = Status
+# Events recorded after a terminal status that leave it as it is.
+STATUS_KEEPING = frozenset({"CustomerNotified", "InventoryShipped"})
 # (status before, event type) -> status after. Anything absent is an invalid transition.
 TRANSITIONS: dict[tuple[Status | None, str], Status] = {
     (None, "OrderPlaced"): S.PLACED,
@@ -61,6 +63,7 @@ TRANSITIONS: dict[tuple[Status | None, str], Status] = {
     (S.PLACED, "OrderCancelled"): S.CANCELLED,
     (S.COMPENSATING, "CompensationFailed"): S.COMPENSATION_FAILED,
     (S.CONFIRMED, "CustomerNotified"): S.CONFIRMED,
+    (S.CONFIRMED, "InventoryShipped"): S.CONFIRMED,
     (S.CANCELLED, "CustomerNotified"): S.CANCELLED,
 }
 
@@ -87,6 +90,7 @@ class Order:
     refunded: Decimal = ZERO
     reservation_id: str | None = None
     released: bool = False
+    shipped: bool = False
     tracking_number: str | None = None
     label_uri: str | None = None
     failure_reason: str | None = None
@@ -100,7 +104,7 @@ class Order:
 
     @property
     def holds_stock(self) -> bool:
-        return self.reservation_id is not None and not self.released
+        return self.reservation_id is not None and not self.released and not self.shipped
 
     @property
     def refundable(self) -> Decimal:
@@ -170,6 +174,8 @@ def _changes(order: Order, event: ev.Event) -> dict[str, object]:
             return {"reservation_id": event.reservation_id}
         case ev.InventoryReleased():
             return {"released": True}
+        case ev.InventoryShipped():
+            return {"shipped": True}
         case ev.LabelCreated():
             return {"tracking_number": event.tracking_number, "label_uri": event.label_uri}
         case ev.PaymentDeclined() | ev.PaymentFailed() | ev.InventoryReservationFailed():
@@ -205,6 +211,6 @@ def fold(
 def status_after(event_type: str) -> Status | None:
     """The status an event type always leads to, or None for events that keep the status."""
     afters = {after for (before, kind), after in TRANSITIONS.items() if kind == event_type}
-    if len(afters) == 1 and event_type != "CustomerNotified":
+    if len(afters) == 1 and event_type not in STATUS_KEEPING:
         return afters.pop()
     return None

@@ -105,6 +105,20 @@ def release(request: StepRequest, deps: InventoryDeps) -> dict[str, Any]:
     return outcome(order, appended, released=True)
 
 
+def ship(request: StepRequest, deps: InventoryDeps) -> dict[str, Any]:
+    """A confirmed order's reserved stock leaves the warehouse: reserved -> shipped, once."""
+    order = _load(request, deps)
+    if order.has("InventoryShipped"):
+        return outcome(order, duplicate=True)
+    if order.status != Status.CONFIRMED or order.reservation_id is None:
+        raise StepNotApplicable(f"order {order.order_id} is {order.status}, not shippable")
+    deps.inventory.ship(order.order_id)
+    event = (ev.InventoryShipped, {"reservation_id": order.reservation_id})
+    appended = deps.store.append(order, deps.factory.next(order, [event], request.cause))
+    metrics.add_metric(name="InventoryShipped", unit=MetricUnit.Count, value=1)
+    return outcome(order, appended, shipped=True)
+
+
 def record_compensation_failure(request: StepRequest, deps: InventoryDeps) -> dict[str, Any]:
     """Releasing stock failed for good: operations must act."""
     result = compensation.record_compensation_failure(
@@ -123,6 +137,7 @@ ACTIONS = {
     "reserve": reserve,
     "record_reservation_failure": record_reservation_failure,
     "release": release,
+    "ship": ship,
     "record_compensation_failure": record_compensation_failure,
 }
 
