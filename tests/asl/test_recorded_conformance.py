@@ -1,0 +1,94 @@
+"""The shared ASL cases recorded from real AWS: our interpreter must reproduce every one.
+
+The cases live outside the project (``../shared/conformance/asl``, or ``$ASL_CONFORMANCE_DIR``)
+and are read, never copied. Status, error name and output must match exactly. A recorded cause
+is compared too, but a differing cause is reported as a warning: AWS words its runtime causes
+with event ids and field names ("An error occurred while executing the state 'X' (entered at
+the event id #2) ..."), which this interpreter does not reproduce verbatim.
+"""
+
+from __future__ import annotations
+
+import json
+import warnings
+
+import pytest
+
+from pipeline.asl import execute
+from tests.asl.recorded_cases import (
+    MISSING,
+    CaseFormatError,
+    RecordedCase,
+    conformance_dir,
+    load_cases,
+    parse_case,
+)
+
+FOLDER = conformance_dir()
+CASES = list(load_cases(FOLDER)) if FOLDER.is_dir() else []
+
+
+def _id(case: RecordedCase | CaseFormatError) -> str:
+    return case.name if isinstance(case, RecordedCase) else "unreadable"
+
+
+@pytest.mark.skipif(not FOLDER.is_dir(), reason=f"no recorded cases at {FOLDER}")
+@pytest.mark.parametrize("case", CASES or [None], ids=[_id(c) for c in CASES] or ["none"])
+def test_recorded_case(case: RecordedCase | CaseFormatError | None) -> None:
+    if case is None:
+        pytest.fail(f"{FOLDER} holds no *.json cases")
+    if isinstance(case, CaseFormatError):
+        pytest.fail(str(case))
+    result = execute(case.definition, case.input, case.resources)
+    expected_status = case.status or ("FAILED" if case.error else "SUCCEEDED")
+    got = (result.status, result.error if expected_status != "SUCCEEDED" else None)
+    assert got == (expected_status, case.error), f"{case.name}: cause {result.cause!r}"
+    if case.output is not MISSING and expected_status == "SUCCEEDED":
+        assert result.output == case.output
+    if case.cause is not None and result.cause != case.cause:
+        warnings.warn(f"{case.name}: cause {result.cause!r} != {case.cause!r}", stacklevel=1)
+
+
+# ------------------------------------------------------------ the reader itself
+
+PASS = {"StartAt": "P", "States": {"P": {"Type": "Pass", "End": True}}}
+
+
+def test_reader_accepts_the_common_spellings(tmp_path) -> None:
+    (tmp_path / "a.json").write_text(
+        json.dumps({"definition": json.dumps(PASS), "input": '{"a":1}', "output": '{"a":1}'})
+    )
+    (tmp_path / "b.json").write_text(
+        json.dumps(
+            {
+                "one": {"Definition": PASS, "expected": {"status": "FAILED", "error": "E"}},
+                "two": {"asl": PASS, "Input": {}, "expected": {"Output": {}}},
+            }
+        )
+    )
+    cases = list(load_cases(tmp_path))
+    assert [c.name for c in cases] == ["a", "b::one", "b::two"]
+    assert (cases[0].input, cases[0].output) == ({"a": 1}, {"a": 1})
+    assert (cases[1].status, cases[1].error) == ("FAILED", "E")
+
+
+def test_reader_names_what_it_cannot_read(tmp_path) -> None:
+    (tmp_path / "bad.json").write_text(json.dumps({"machine": PASS, "output": 1}))
+    (problem,) = load_cases(tmp_path)
+    assert isinstance(problem, CaseFormatError) and "bad.json" in str(problem)
+
+
+def test_recorded_resources_fail_then_succeed() -> None:
+    task = {"Type": "Task", "Resource": "arn:fn", "End": True}
+    task["Retry"] = [{"ErrorEquals": ["Boom"], "IntervalSeconds": 1, "MaxAttempts": 2}]
+    case = parse_case(
+        "retry",
+        {
+            "definition": {"StartAt": "T", "States": {"T": task}},
+            "input": {"x": 1},
+            "resources": {"arn:fn": [{"error": "Boom", "cause": "first"}, "echo"]},
+            "output": {"x": 1},
+        },
+    )
+    result = execute(case.definition, case.input, case.resources)
+    assert (result.status, result.output) == ("SUCCEEDED", case.output)
