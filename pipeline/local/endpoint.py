@@ -10,9 +10,11 @@ lock makes the guarantee a property of the endpoint rather than of thread timing
 
 from __future__ import annotations
 
+import io
 import json
 import logging
 import random
+import socket
 import threading
 import time
 from collections.abc import Callable
@@ -62,6 +64,7 @@ class _AtomicDynamoDB:
         self.start_execution: StartExecution | None = None
         self.busy_s = 0.0  # time spent inside moto (for the share-of-time benchmark)
         self.requests = 0
+        self.by_operation: dict[str, list[float]] = {}  # operation -> [calls, seconds in moto]
         self.throttle_rate = 0.0
         self.throttle_rng = random.Random(0)
         self.throttled = 0
@@ -86,8 +89,12 @@ class _AtomicDynamoDB:
                     return list(self.app(environ, start_response))
             return list(self.app(environ, start_response))
         finally:
-            self.busy_s += time.perf_counter() - started
+            elapsed = time.perf_counter() - started
+            self.busy_s += elapsed
             self.requests += 1
+            tally = self.by_operation.setdefault(_operation(environ, target), [0, 0.0])
+            tally[0] += 1
+            tally[1] += elapsed
 
     def _start_execution(self, environ: dict[str, Any], start_response: Any) -> Any:
         length = int(environ.get("CONTENT_LENGTH") or 0)
@@ -111,6 +118,81 @@ class _AtomicDynamoDB:
             [("Content-Type", "application/x-amz-json-1.0"), ("Content-Length", str(len(payload)))],
         )
         return [payload]
+
+
+def _read_body_whole(environ: dict[str, Any]) -> None:
+    stream = environ["wsgi.input"]
+    length = environ.get("CONTENT_LENGTH")
+    if length:
+        body = stream.read(int(length))
+    elif environ.get("wsgi.input_terminated"):  # chunked: werkzeug ends the stream for us
+        body = stream.read()
+    else:
+        body = b""
+    environ["wsgi.input"] = io.BytesIO(body)
+
+
+def _keep_alive(handler: type) -> type:
+    """moto's request handler, serving many requests per connection.
+
+    Werkzeug's development server answers every request with ``Connection: close`` (then
+    drains the socket, waiting up to 10 ms for stray bytes), because http.server cannot skip
+    an unread body before the next request line. Here the body is read whole before the app
+    runs and every response carries a length, so botocore's pooled connections are reused:
+    no TCP connect and no new server thread per API call.
+    """
+
+    class KeepAliveHandler(handler):  # type: ignore[misc, valid-type]
+        def setup(self) -> None:
+            super().setup()
+            # Headers and body go out in two writes; with Nagle's algorithm the second waits
+            # for the client's delayed ACK (~40 ms) on a kept-alive connection.
+            self.connection.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+
+        def run_wsgi(self) -> None:
+            if self.headers.get("Expect", "").lower().strip() == "100-continue":
+                self.wfile.write(b"HTTP/1.1 100 Continue\r\n\r\n")
+            environ = self.environ = self.make_environ()
+            _read_body_whole(environ)
+            started: list[Any] = []
+
+            def start_response(status: str, headers: list, exc_info: Any = None) -> Any:
+                started[:] = [status, headers]
+                return lambda data: None  # the legacy write() callable: unused by moto
+
+            try:
+                body = b"".join(self.server.app(environ, start_response))
+            except Exception:  # a 500, as werkzeug would, and keep serving
+                logging.getLogger(__name__).exception("endpoint error")
+                started[:] = ["500 Internal Server Error", [("Content-Type", "text/plain")]]
+                body = b"internal error in the local endpoint"
+            status, headers = started
+            code, _, reason = status.partition(" ")
+            self.send_response(int(code), reason)
+            for key, value in headers:
+                if key.lower() not in ("content-length", "connection", "transfer-encoding"):
+                    self.send_header(key, value)
+            if environ["REQUEST_METHOD"] != "HEAD" or not any(
+                key.lower() == "content-length" for key, _ in headers
+            ):
+                self.send_header("Content-Length", str(len(body)))
+            else:  # HEAD: the length the GET would have
+                self.send_header(
+                    "Content-Length", dict((k.lower(), v) for k, v in headers)["content-length"]
+                )
+            self.end_headers()
+            if environ["REQUEST_METHOD"] != "HEAD" and body:
+                self.wfile.write(body)
+
+    return KeepAliveHandler
+
+
+def _operation(environ: dict[str, Any], target: str) -> str:
+    """``DynamoDB_20120810.Query``-style name, or method and first path segment for REST."""
+    if target:
+        return target
+    path = environ.get("PATH_INFO", "/").strip("/").split("/", 1)[0]
+    return f"{environ.get('REQUEST_METHOD', '?')} /{path}"
 
 
 class LocalEndpoint:
@@ -140,7 +222,11 @@ class LocalEndpoint:
         moto_speedups.install()
         app = self._app = _AtomicDynamoDB(DomainDispatcherApplication(create_backend_app))
         self._server = make_server(
-            self.host, self.port, app, threaded=True, request_handler=MotoRequestHandler
+            self.host,
+            self.port,
+            app,
+            threaded=True,
+            request_handler=_keep_alive(MotoRequestHandler),
         )
         self._thread = threading.Thread(
             target=self._server.serve_forever, name="local-aws-endpoint", daemon=True
@@ -154,6 +240,13 @@ class LocalEndpoint:
         if self._app is None:
             return 0, 0.0
         return self._app.requests, self._app.busy_s
+
+    @property
+    def operations(self) -> dict[str, tuple[int, float]]:
+        """Per operation: (requests served, seconds inside moto)."""
+        if self._app is None:
+            return {}
+        return {op: (int(n), s) for op, (n, s) in self._app.by_operation.items()}
 
     @property
     def throttled(self) -> int:
