@@ -15,6 +15,8 @@ INTRINSIC_FAILURE = "States.IntrinsicFailure"
 HEARTBEAT_TIMEOUT = "States.HeartbeatTimeout"
 EXCEED_TOLERATED_FAILURE = "States.ExceedToleratedFailureThreshold"
 ITEM_READER_FAILED = "States.ItemReaderFailed"
+DATA_LIMIT_EXCEEDED = "States.DataLimitExceeded"
+PAYLOAD_LIMIT_BYTES = 256 * 1024  # Step Functions quota: input or output of a state
 
 
 class TaskFailed(Exception):

@@ -92,6 +92,8 @@ class ExecutionRun:
                 "Name": self.name,
                 "Input": input,
                 "StartTime": self.started.isoformat(),
+                "RoleArn": "arn:aws:iam::123456789012:role/local-state-machine",
+                "RedriveCount": 0,
             },
             "StateMachine": {
                 "Id": "arn:aws:states:us-east-1:123456789012:stateMachine:local",

@@ -9,7 +9,9 @@ time, modelled latencies), with the same Retry, Catch, paths and history.
 
 from __future__ import annotations
 
+import json
 import random
+import re
 from collections.abc import Callable, Generator, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -116,14 +118,35 @@ class Interpreter:
             **context,
             "State": {"Name": name, "EnteredTime": _iso(entered["timestamp"]), "RetryCount": 0},
         }
+        try:
+            return (yield from self._state(name, kind, state, data, context))
+        except TaskFailed as failure:
+            if failure.error == errors.RUNTIME and not getattr(failure, "located", False):
+                # Step Functions says where a runtime error happened, as it words it.
+                located = TaskFailed(
+                    errors.RUNTIME,
+                    f"An error occurred while executing the state '{name}' "
+                    f"(entered at the event id #{entered['id']}). {failure.cause}",
+                )
+                located.located = True  # type: ignore[attr-defined]
+                raise located from None
+            raise
+
+    def _state(
+        self, name: str, kind: str, state: Mapping[str, Any], data: Any, context: dict
+    ) -> Run:
         if kind == "Fail":
             error = state.get("Error") or (
-                paths.read(state["ErrorPath"], data, context) if "ErrorPath" in state else None
+                self._path_or_intrinsic(state["ErrorPath"], data, context)
+                if "ErrorPath" in state
+                else None
             )
             cause = state.get("Cause") or (
-                paths.read(state["CausePath"], data, context) if "CausePath" in state else None
+                self._path_or_intrinsic(state["CausePath"], data, context)
+                if "CausePath" in state
+                else None
             )
-            raise TaskFailed(error or "", cause or "")
+            raise TaskFailed(str(error or ""), str(cause or ""))
         if kind == "Succeed":
             output = paths.output_path(state, paths.input_path(state, data, context), context)
             self.history.add("SucceedStateExited", name=name, output=output)
@@ -154,19 +177,47 @@ class Interpreter:
             return output, _next(state)
         raise DefinitionError(f"unknown state type {kind!r} in {name}")
 
+    def _path_or_intrinsic(self, expression: str, data: Any, context: Any) -> Any:
+        if expression.startswith("$"):
+            return paths.read(expression, data, context)
+        return self.intrinsic(expression, data, context)
+
     def _wait_seconds(self, state: Mapping[str, Any], data: Any, context: Any) -> float:
         if "Seconds" in state:
             return float(state["Seconds"])
         if "SecondsPath" in state:
-            seconds = paths.read(state["SecondsPath"], data, context)
-            if not isinstance(seconds, int | float) or isinstance(seconds, bool) or seconds < 0:
-                raise TaskFailed(errors.RUNTIME, f"SecondsPath gave {seconds!r}")
+            path = state["SecondsPath"]
+            seconds = paths.read(path, data, context)
+            if (
+                isinstance(seconds, bool)
+                or not isinstance(seconds, int | float)
+                or seconds != int(seconds)
+            ):
+                raise TaskFailed(
+                    errors.RUNTIME,
+                    f"The SecondsPath parameter cannot be parsed as a long value: "
+                    f"{path} == {_text(seconds)}",
+                )
+            if seconds < 0:
+                raise TaskFailed(
+                    errors.RUNTIME,
+                    f"The SecondsPath parameter references a negative value: "
+                    f"{path} == {_text(seconds)}",
+                )
             return float(seconds)
-        stamp = state.get("Timestamp") or paths.read(state["TimestampPath"], data, context)
-        try:
-            when = datetime.fromisoformat(str(stamp).replace("Z", "+00:00"))
-        except ValueError:
-            raise TaskFailed(errors.RUNTIME, f"invalid timestamp {stamp!r}") from None
+        if "Timestamp" in state:
+            stamp = state["Timestamp"]
+            where, subject = stamp, "Timestamp field is not"
+        else:
+            stamp = paths.read(state["TimestampPath"], data, context)
+            where = f"{state['TimestampPath']} == {_text(stamp)}"
+            subject = "TimestampPath parameter does not reference"
+        when = parse_timestamp(stamp)
+        if when is None:
+            raise TaskFailed(
+                errors.RUNTIME,
+                f"The {subject} a valid ISO-8601 extended offset date-time format string: {where}",
+            )
         return max(0.0, (when - self.history.clock()).total_seconds())
 
     # -- retry and catch -----------------------------------------------------------------
@@ -220,6 +271,7 @@ class Interpreter:
             result = yield from self._parallel(name, state, effective, context)
         else:
             result = yield from self._map(name, state, effective, context)
+        _within_payload_limit(name, result)
         if "ResultSelector" in state:
             result = self.template(state["ResultSelector"], result, context)
         output = paths.result_path(state, data, result)
@@ -256,6 +308,14 @@ class Interpreter:
         return results
 
     def _map(self, name: str, state: Mapping[str, Any], data: Any, context: dict) -> Run:
+        if "MaxConcurrencyPath" in state:  # iterations run one by one; still validated
+            limit = paths.read(state["MaxConcurrencyPath"], data, context)
+            if isinstance(limit, bool) or not isinstance(limit, int) or limit < 0:
+                raise TaskFailed(
+                    errors.RUNTIME,
+                    f'The MaxConcurrencyPath field refers to value "{_text(limit)}" '
+                    f"which is not a valid integer: {state['MaxConcurrencyPath']}",
+                )
         items = paths.read(state.get("ItemsPath", "$"), data, context)
         if not isinstance(items, list):
             raise TaskFailed(errors.RUNTIME, f"ItemsPath of {name} did not select an array")
@@ -304,6 +364,47 @@ def _next(state: Mapping[str, Any]) -> str | None:
     if "Next" not in state:
         raise DefinitionError("a state needs Next or End")
     return state["Next"]
+
+
+_OFFSET_DATE_TIME = re.compile(
+    r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}(:\d{2}(\.\d{1,9})?)?(Z|[+-]\d{2}:\d{2})$"
+)
+
+
+def parse_timestamp(value: Any) -> datetime | None:
+    """An ISO-8601 extended offset date-time (``2016-03-14T01:59:00Z``; the ``T`` and the
+    offset are required, as Step Functions requires them), or None."""
+    if not isinstance(value, str) or not _OFFSET_DATE_TIME.match(value):
+        return None
+    text = value.replace("Z", "+00:00")
+    whole, dot, rest = text.partition(".")
+    if dot:  # Python takes at most 6 fraction digits
+        digits = re.match(r"\d+", rest)
+        assert digits is not None
+        text = f"{whole}.{digits.group()[:6].ljust(6, '0')}{rest[digits.end() :]}"
+    try:
+        return datetime.fromisoformat(text)
+    except ValueError:
+        return None
+
+
+def _within_payload_limit(name: str, result: Any) -> None:
+    """A state's result is limited to 256 KiB of UTF-8 JSON (Step Functions quotas)."""
+    if isinstance(result, str | dict | list) and _size(result) > errors.PAYLOAD_LIMIT_BYTES:
+        raise TaskFailed(
+            errors.DATA_LIMIT_EXCEEDED,
+            f"The state/task '{name}' returned a result with a size exceeding the maximum "
+            "number of bytes service limit.",
+        )
+
+
+def _size(value: Any) -> int:
+    return len(json.dumps(value, separators=(",", ":"), ensure_ascii=False).encode())
+
+
+def _text(value: Any) -> str:
+    """A value as Step Functions quotes it in a cause: strings bare, the rest as JSON."""
+    return value if isinstance(value, str) else json.dumps(value, separators=(",", ":"))
 
 
 def _iso(moment: datetime) -> str:

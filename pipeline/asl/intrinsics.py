@@ -9,6 +9,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import json
+import math
 import random
 import re
 import uuid
@@ -157,10 +158,30 @@ def _format(_rng: random.Random, template: str, *values: Any) -> str:
         raise _fail(f"States.Format: {len(pieces) - 1} placeholders, {len(values)} arguments")
     out = pieces[0]
     for value, piece in zip(values, pieces[1:], strict=True):
-        out += (
-            value if isinstance(value, str) else json.dumps(value, separators=(",", ":"))
-        ) + piece
+        out += _java_text(value) + piece
     return _unescape_braces(out)
+
+
+def _java_text(value: Any) -> str:
+    """How Step Functions (Java) prints a value into States.Format: ``{a=1, b=[x, y]}``."""
+    if isinstance(value, str):
+        return value
+    if isinstance(value, dict):
+        return "{" + ", ".join(f"{k}={_java_text(v)}" for k, v in value.items()) + "}"
+    if isinstance(value, list):
+        return "[" + ", ".join(_java_text(v) for v in value) + "]"
+    return json.dumps(value)
+
+
+def _java_round(value: Any) -> int:
+    """Java's Math.round (half up, towards +infinity): how AWS makes numbers integers."""
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise _fail(f"expected a number, got {value!r}")
+    return math.floor(value + 0.5) if isinstance(value, float) else value
+
+
+def _string_to_json(_rng: random.Random, text: str) -> Any:
+    return json.loads(text) if text.strip() else None
 
 
 def _partition(_rng: random.Random, array: list, size: int) -> list:
@@ -205,9 +226,9 @@ def _merge(_rng: random.Random, left: dict, right: dict, deep: bool) -> dict:
     return {**left, **right}
 
 
-def _random(rng: random.Random, start: int, end: int, seed: int | None = None) -> int:
-    source = random.Random(seed) if seed is not None else rng
-    return source.randint(start, end)
+def _random(rng: random.Random, start: Any, end: Any, seed: Any = None) -> int:
+    source = random.Random(_java_round(seed)) if seed is not None else rng
+    return source.randint(_java_round(start), _java_round(end))
 
 
 def _uuid(rng: random.Random) -> str:
@@ -222,7 +243,7 @@ def _get_item(_rng: random.Random, array: list, index: int) -> Any:
 
 FUNCTIONS: dict[str, Callable[..., Any]] = {
     "States.Format": _format,
-    "States.StringToJson": lambda _r, text: json.loads(text),
+    "States.StringToJson": _string_to_json,
     "States.JsonToString": lambda _r, value: json.dumps(value, separators=(",", ":")),
     "States.Array": lambda _r, *values: list(values),
     "States.ArrayPartition": _partition,
@@ -236,7 +257,7 @@ FUNCTIONS: dict[str, Callable[..., Any]] = {
     "States.Hash": _hash,
     "States.JsonMerge": _merge,
     "States.MathRandom": _random,
-    "States.MathAdd": lambda _r, a, b: a + b,
+    "States.MathAdd": lambda _r, a, b: _java_round(a) + _java_round(b),
     "States.StringSplit": lambda _r, text, sep: [
         p for p in re.split("[" + re.escape(sep) + "]", text) if p
     ],

@@ -9,28 +9,79 @@ whose ``.$`` keys take a path or an intrinsic function; and ``InputPath``, ``Res
 from __future__ import annotations
 
 import copy
+import functools
+import json
 import re
 from collections.abc import Mapping
+from dataclasses import dataclass
 from typing import Any
 
 from pipeline.asl import errors
 from pipeline.asl.errors import TaskFailed
 
 _TOKEN = re.compile(
-    r"""\.(?P<name>[^.\[\]]+)          # .field
-      | \[\s*'(?P<quoted>[^']*)'\s*\]  # ['field']
-      | \[\s*"(?P<dquoted>[^"]*)"\s*\] # ["field"]
-      | \[\s*(?P<index>-?\d+)\s*\]     # [0]
-      | \[\s*\*\s*\]                   # [*]
-      | \.\*                           # .*
+    r"""\.(?P<name>[^.\[\]]+)                                     # .field
+      | \[\s*'(?P<quoted>[^']*)'\s*\]                             # ['field']
+      | \[\s*"(?P<dquoted>[^"]*)"\s*\]                            # ["field"]
+      | \[\s*(?P<index>-?\d+)\s*\]                                # [0]
+      | \[\s*(?P<slice>-?\d*\s*:\s*-?\d*(?:\s*:\s*-?\d*)?)\s*\]   # [1:5], [:2], [::2]
+      | \[\s*\?\(\s*(?P<filter>.+?)\s*\)\s*\]                     # [?(@.status == 0)]
+      | \[\s*\*\s*\]                                              # [*]
+      | \.\*                                                      # .*
     """,
+    re.VERBOSE,
+)
+_FILTER = re.compile(
+    r"""^@(?P<path>(?:\.[^.\s\[\]=!<>]+|\[\s*'[^']*'\s*\]|\[\s*\d+\s*\])*)\s*
+        (?:(?P<op>==|!=|<=|>=|<|>)\s*(?P<value>.+))?$""",
     re.VERBOSE,
 )
 WILDCARD = object()
 
 
+@dataclass(frozen=True)
+class Slice:
+    start: int | None
+    stop: int | None
+    step: int | None
+
+
+@dataclass(frozen=True)
+class Filter:
+    """``[?(@.a.b <op> literal)]``, or ``[?(@.a)]`` (the member exists)."""
+
+    steps: tuple[Any, ...]
+    op: str | None
+    value: Any
+
+    def keeps(self, item: Any) -> bool:
+        found, value = _follow(item, self.steps)
+        if not found:
+            return False
+        if self.op is None:
+            return True
+        comparable = isinstance(value, int | float) == isinstance(self.value, int | float)
+        if self.op == "==":
+            return comparable and value == self.value
+        if self.op == "!=":
+            return not (comparable and value == self.value)
+        if not comparable or isinstance(value, bool) or value is None:
+            return False
+        return {
+            "<": value < self.value,
+            "<=": value <= self.value,
+            ">": value > self.value,
+            ">=": value >= self.value,
+        }[self.op]
+
+
 def parse_path(path: str) -> tuple[str, list[Any]]:
     """Split ``$.a['b'][0]`` into its root (``$`` or ``$$``) and steps."""
+    return _parse_path(path)
+
+
+@functools.lru_cache(maxsize=4096)
+def _parse_cached(path: str) -> tuple[str, tuple[Any, ...]]:
     if path.startswith("$$"):
         root, rest = "$$", path[2:]
     elif path.startswith("$"):
@@ -51,51 +102,120 @@ def parse_path(path: str) -> tuple[str, list[Any]]:
             steps.append(match.group("quoted"))
         elif match.group("dquoted") is not None:
             steps.append(match.group("dquoted"))
+        elif match.group("slice") is not None:
+            bounds = [b.strip() for b in match.group("slice").split(":")]
+            steps.append(Slice(*(int(b) if b else None for b in [*bounds, ""][:3])))
+        elif match.group("filter") is not None:
+            steps.append(_parse_filter(path, match.group("filter")))
         else:
             steps.append(WILDCARD)
         position = match.end()
-    return root, steps
+    return root, tuple(steps)
+
+
+def _parse_path(path: str) -> tuple[str, list[Any]]:
+    root, steps = _parse_cached(path)
+    return root, list(steps)
+
+
+def _parse_filter(path: str, text: str) -> Filter:
+    match = _FILTER.match(text)
+    if match is None:
+        raise TaskFailed(errors.RUNTIME, f"unsupported filter in path {path!r}: {text!r}")
+    _, steps = _parse_cached("$" + match.group("path"))
+    value: Any = None
+    if match.group("op"):
+        literal = match.group("value").strip()
+        if literal[:1] == "'" and literal[-1:] == "'":
+            value = literal[1:-1]
+        else:
+            try:
+                value = json.loads(literal)
+            except ValueError:
+                raise TaskFailed(
+                    errors.RUNTIME, f"unsupported filter value in path {path!r}: {literal!r}"
+                ) from None
+    return Filter(steps, match.group("op"), value)
+
+
+def _follow(value: Any, steps: tuple[Any, ...]) -> tuple[bool, Any]:
+    for step in steps:
+        if isinstance(step, int):
+            if not isinstance(value, list) or not -len(value) <= step < len(value):
+                return False, None
+        elif not isinstance(value, dict) or step not in value:
+            return False, None
+        value = value[step]
+    return True, value
+
+
+def is_definite(steps: list[Any]) -> bool:
+    return not any(s is WILDCARD or isinstance(s, Slice | Filter) for s in steps)
 
 
 def read(path: str, data: Any, context: Any = None) -> Any:
-    """The value at ``path``; raises ``States.Runtime`` when it does not exist."""
-    root, steps = parse_path(path)
+    """The value at ``path``. A definite path (names and indexes only) that selects nothing
+    raises ``States.Runtime``; an indefinite one (wildcard, slice, filter) selects a list,
+    possibly empty, as Step Functions' JsonPath does."""
+    root, steps = _parse_cached(path)
     values = [context if root == "$$" else data]
-    multiple = False
+    if is_definite(list(steps)):
+        value = values[0]
+        for depth, step in enumerate(steps):
+            if isinstance(step, int):
+                if not isinstance(value, list) or not -len(value) <= step < len(value):
+                    raise _missing(path, steps, depth, value)
+            elif not isinstance(value, dict) or step not in value:
+                raise _missing(path, steps, depth, value)
+            value = value[step]
+        return value
     for step in steps:
-        nxt = []
+        nxt: list[Any] = []
         for value in values:
             if step is WILDCARD:
-                multiple = True
                 if isinstance(value, list):
                     nxt.extend(value)
                 elif isinstance(value, dict):
                     nxt.extend(value.values())
-                continue
-            if isinstance(step, int):
-                if not isinstance(value, list) or not -len(value) <= step < len(value):
-                    raise _missing(path, data)
-                nxt.append(value[step])
-            else:
-                if not isinstance(value, dict) or step not in value:
-                    if multiple:
-                        continue
-                    raise _missing(path, data)
+            elif isinstance(step, Slice):
+                if isinstance(value, list):
+                    nxt.extend(value[step.start : step.stop : step.step])
+            elif isinstance(step, Filter):
+                if isinstance(value, list):
+                    nxt.extend(item for item in value if step.keeps(item))
+                elif step.keeps(value):
+                    nxt.append(value)
+            elif isinstance(step, int):
+                if isinstance(value, list) and -len(value) <= step < len(value):
+                    nxt.append(value[step])
+            elif isinstance(value, dict) and step in value:
                 nxt.append(value[step])
         values = nxt
-    return values if multiple else values[0]
+    return values
 
 
-def _missing(path: str, data: Any) -> TaskFailed:
-    return TaskFailed(
-        errors.RUNTIME,
-        f"The JSONPath '{path}' could not be found in the input '{_short(data)}'",
-    )
+def bracketed(steps: tuple[Any, ...] | list[Any]) -> str:
+    """Jayway's rendering of a path, as AWS quotes it in causes: ``$['a'][0]``."""
+    return "$" + "".join(f"[{s}]" if isinstance(s, int) else f"['{s}']" for s in steps)
+
+
+class PathNotFound(TaskFailed):
+    """A definite path selected nothing; ``detail`` is the Jayway-style reason."""
+
+    def __init__(self, path: str, detail: str, data: Any) -> None:
+        super().__init__(errors.RUNTIME, f"Invalid path '{path}' : {detail}")
+        self.path, self.detail, self.data = path, detail, data
+
+
+def _missing(path: str, steps: tuple[Any, ...], depth: int, _value: Any) -> TaskFailed:
+    if depth == len(steps) - 1:
+        detail = f"No results for path: {bracketed(steps)}"
+    else:
+        detail = f"Missing property in path {bracketed(steps[: depth + 1])}"
+    return PathNotFound(path, detail, None)
 
 
 def _short(data: Any) -> str:
-    import json
-
     text = json.dumps(data, separators=(",", ":"), default=str)
     return text if len(text) <= 200 else text[:200] + "..."
 
@@ -103,7 +223,7 @@ def _short(data: Any) -> str:
 def write(path: str, data: Any, value: Any) -> Any:
     """``data`` with ``value`` placed at ``path`` (a ResultPath); creates missing objects."""
     root, steps = parse_path(path)
-    if root != "$" or any(s is WILDCARD or isinstance(s, int) for s in steps):
+    if root != "$" or not is_definite(steps) or any(isinstance(s, int) for s in steps):
         raise TaskFailed(errors.RUNTIME, f"invalid ResultPath {path!r}")
     if not steps:
         return value
@@ -139,8 +259,15 @@ def resolve_template(template: Any, data: Any, context: Any, intrinsic: Any) -> 
                 if value.startswith("$"):
                     try:
                         out[key[:-2]] = read(value, data, context)
-                    except TaskFailed as failure:
-                        raise TaskFailed(errors.PARAMETER_PATH_FAILURE, failure.cause) from None
+                    except PathNotFound:
+                        # What Step Functions reports (States.Runtime, not the documented
+                        # States.ParameterPathFailure), as recorded from AWS.
+                        source = context if value.startswith("$$") else data
+                        raise TaskFailed(
+                            errors.RUNTIME,
+                            f"The JSONPath '{value}' specified for the field '{key}' "
+                            f"could not be found in the input '{_short(source)}'",
+                        ) from None
                 else:
                     out[key[:-2]] = intrinsic(value, data, context)
             else:

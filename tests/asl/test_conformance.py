@@ -101,11 +101,11 @@ def test_paths(props, data, expected):
 
 RUNTIME_CASES = [
     ("missing input path", {"InputPath": "$.nope"}, {"a": 1}, "States.Runtime"),
-    (
+    (  # AWS answers States.Runtime here, not the documented States.ParameterPathFailure
         "missing parameter path",
         {"Parameters": {"x.$": "$.nope"}},
         {},
-        "States.ParameterPathFailure",
+        "States.Runtime",
     ),
     (
         "result path into a scalar",
@@ -673,3 +673,119 @@ def test_history_uses_step_functions_event_types():
     ]
     assert [e["id"] for e in result.history] == list(range(1, len(types) + 1))
     assert result.history[5]["timestamp"] - result.history[4]["timestamp"] == timedelta(seconds=1)
+
+
+# ------------------------------------- behaviour measured on AWS (recorded snapshot cases)
+
+
+@pytest.mark.parametrize(
+    ("path", "data", "expected"),
+    [
+        ("$.a[1:3]", {"a": [0, 1, 2, 3]}, [1, 2]),
+        ("$.a[:2].v", {"a": [{"v": 1}, {"v": 2}, {"v": 3}]}, [1, 2]),
+        ("$.a[::2]", {"a": [0, 1, 2, 3]}, [0, 2]),
+        ("$.a[?(@.s == 0)].n", {"a": [{"s": 0, "n": "x"}, {"s": 1, "n": "y"}]}, ["x"]),
+        ("$.a[?(@.p > 2)]", {"a": [{"p": 1}, {"p": 3}, {"p": "4"}]}, [{"p": 3}]),
+        ("$.a[?(@.tag)]", {"a": [{"tag": 1}, {}]}, [{"tag": 1}]),
+        ("$.a[?(@.k == 'v')].k", {"a": [{"k": "v"}, {"k": "w"}]}, ["v"]),
+        ("$.missing[*]", {}, []),  # an indefinite path selecting nothing is an empty list
+        ("$.missing[1:5].v", {}, []),
+    ],
+)
+def test_indefinite_paths_select_lists(path, data, expected):
+    result = run_pass({"Parameters": {"r.$": path}}, data)
+    assert (result.status, result.output) == ("SUCCEEDED", {"r": expected})
+
+
+def test_runtime_causes_name_the_state_and_the_path_as_aws_does():
+    result = run_pass({"InputPath": "$.a.b"}, {"a": {}})
+    assert result.error == "States.Runtime"
+    assert result.cause == (
+        "An error occurred while executing the state 'P' (entered at the event id #2). "
+        "Invalid path '$.a.b' : No results for path: $['a']['b']"
+    )
+    deeper = run_pass({"OutputPath": "$.x.y"}, {})
+    assert deeper.cause.endswith("Invalid path '$.x.y' : Missing property in path $['x']")
+
+
+@pytest.mark.parametrize(
+    ("arguments", "expected"),
+    [("1.49, 1.5", 3), ("-1.5, 0", -1), ("-0.5, 0.5", 1), ("-2.5, 0", -2), ("2, 3", 5)],
+)
+def test_math_add_rounds_each_argument_half_up(arguments, expected):
+    result = run_pass({"Parameters": {"r.$": f"States.MathAdd({arguments})"}}, {})
+    assert result.output == {"r": expected}
+
+
+def test_format_prints_objects_and_arrays_the_java_way():
+    data = {"o": {"a": 1, "b": [True, None, "s"]}}
+    result = run_pass({"Parameters": {"r.$": "States.Format('v={}', $.o)"}}, data)
+    assert result.output == {"r": "v={a=1, b=[true, null, s]}"}
+
+
+def test_string_to_json_of_blank_text_is_null():
+    result = run_pass({"Parameters": {"r.$": "States.StringToJson($.s)"}}, {"s": "  "})
+    assert result.output == {"r": None}
+
+
+@pytest.mark.parametrize(
+    ("stamp", "ok"),
+    [
+        ("2026-01-01T00:00:00Z", True),
+        ("2026-01-01T00:00:00.123456789+02:00", True),
+        ("2026-01-01T00:00:00", False),  # no offset
+        ("2026-01-01 00:00:00Z", False),  # no T
+        ("2026-13-01T00:00:00Z", False),
+    ],
+)
+def test_wait_timestamps_must_be_offset_date_times(stamp, ok):
+    wait = {"Type": "Wait", "TimestampPath": "$.t", "End": True}
+    result = execute(machine(("W", wait)), {"t": stamp}, {})
+    assert result.status == ("SUCCEEDED" if ok else "FAILED")
+    if not ok:
+        assert result.cause.endswith(
+            f"does not reference a valid ISO-8601 extended offset date-time format string: "
+            f"$.t == {stamp}"
+        )
+
+
+@pytest.mark.parametrize(("seconds", "reason"), [(1.5, "cannot be parsed"), (-1, "negative")])
+def test_wait_seconds_path_must_be_a_whole_non_negative_number(seconds, reason):
+    wait = {"Type": "Wait", "SecondsPath": "$.s", "End": True}
+    result = execute(machine(("W", wait)), {"s": seconds}, {})
+    assert (result.status, result.error) == ("FAILED", "States.Runtime")
+    assert reason in result.cause
+
+
+def test_map_max_concurrency_path_must_be_an_integer():
+    iterator = machine(("I", passes()))
+    state = {"Type": "Map", "MaxConcurrencyPath": "$.m", "ItemsPath": "$.xs", "End": True}
+    state["Iterator"] = iterator
+    bad = execute(machine(("M", state)), {"m": "two", "xs": [1]}, {})
+    good = execute(machine(("M", state)), {"m": 2, "xs": [1]}, {})
+    assert (bad.error, good.status) == ("States.Runtime", "SUCCEEDED")
+
+
+def test_fail_state_paths_may_be_intrinsic_functions():
+    fail = {
+        "Type": "Fail",
+        "ErrorPath": "States.Format('E{}', $.n)",
+        "CausePath": "States.Format('because {}', $.why)",
+    }
+    result = execute(machine(("F", fail)), {"n": 7, "why": "reasons"}, {})
+    assert (result.error, result.cause) == ("E7", "because reasons")
+
+
+def test_results_over_256_kib_exceed_the_data_limit_and_catch_all_sees_it():
+    big = {"Type": "Pass", "Result": "x" * (256 * 1024), "End": True}
+    assert execute(machine(("Big", big)), {}, {}).error == "States.DataLimitExceeded"
+    caught = {**big, "End": None, "Next": "Done"}
+    caught = {k: v for k, v in caught.items() if v is not None}
+    caught["Catch"] = [{"ErrorEquals": ["States.ALL"], "Next": "Done"}]
+    result = execute(machine(("Big", caught), ("Done", passes())), {}, {})
+    assert result.status == "SUCCEEDED" and result.output["Error"] == "States.DataLimitExceeded"
+
+
+def test_context_object_carries_the_execution_role():
+    result = run_pass({"Parameters": {"r.$": "$$.Execution.RoleArn"}}, {})
+    assert result.output["r"].startswith("arn:aws:iam::")

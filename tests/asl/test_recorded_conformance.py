@@ -1,16 +1,12 @@
 """The shared ASL cases recorded from real AWS: our interpreter must reproduce every one.
 
 The cases live outside the project (``../shared/conformance/asl``, or ``$ASL_CONFORMANCE_DIR``)
-and are read, never copied. Status, error name and output must match exactly. A recorded cause
-is compared too, but a differing cause is reported as a warning: AWS words its runtime causes
-with event ids and field names ("An error occurred while executing the state 'X' (entered at
-the event id #2) ..."), which this interpreter does not reproduce verbatim.
+and are read, never copied. Status, error name, output and cause must all match exactly.
 """
 
 from __future__ import annotations
 
 import json
-import warnings
 
 import pytest
 
@@ -45,8 +41,8 @@ def test_recorded_case(case: RecordedCase | CaseFormatError | None) -> None:
     assert got == (expected_status, case.error), f"{case.name}: cause {result.cause!r}"
     if case.output is not MISSING and expected_status == "SUCCEEDED":
         assert result.output == case.output
-    if case.cause is not None and result.cause != case.cause:
-        warnings.warn(f"{case.name}: cause {result.cause!r} != {case.cause!r}", stacklevel=1)
+    if case.cause is not None:
+        assert result.cause == case.cause
 
 
 # ------------------------------------------------------------ the reader itself
