@@ -18,6 +18,7 @@ from __future__ import annotations
 import contextlib
 import io
 import json
+import math
 import os
 import random
 import sys
@@ -27,6 +28,7 @@ import urllib.request
 from collections import Counter
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from datetime import datetime
 from decimal import Decimal
 from typing import Any, TextIO
 
@@ -49,6 +51,7 @@ from pipeline.local.provision import Stack
 from pipeline.local.stream_mapping import MappingConfig, StreamMapping
 from pipeline.template import Template
 
+HOT_SKU_SHARE = 0.1  # of orders that ask for the limited SKU: they contend for its stock
 CATALOGUE = [  # (sku, name, unit price, stock): one hot SKU with little stock
     ("KB-001", "Mechanical keyboard", "89.00", 500),
     ("MS-002", "Wireless mouse", "25.50", 500),
@@ -89,6 +92,16 @@ class DemoReport:
     dlq_depth: dict[str, int] = field(default_factory=dict)
     time_scale: float | None = None
     simulated_s: float = 0.0  # time on the runtime's clock when the run ended
+    # per order, seconds from OrderPlaced to its terminal event (the events' occurred_at)
+    latencies_s: list[float] = field(default_factory=list)
+    initial_stock: dict[str, int] = field(default_factory=dict)
+
+    def latency_percentile(self, q: float) -> float:
+        """Nearest-rank percentile of order latency (0 when no order finished)."""
+        if not self.latencies_s:
+            return 0.0
+        ordered = sorted(self.latencies_s)
+        return ordered[min(len(ordered) - 1, max(0, math.ceil(q / 100 * len(ordered)) - 1))]
 
     @property
     def money_reconciled(self) -> bool:
@@ -338,7 +351,10 @@ def run_demo(
             _point_handlers_at(endpoint.url, template, deployment, knobs)
             dynamodb = session.client("dynamodb", endpoint_url=endpoint.url)
             inventory = stack.ref("InventoryTable")
-            for sku, name, price, stock in CATALOGUE:
+            initial = initial_stock(orders)
+            report.initial_stock = initial
+            for sku, name, price, _ in CATALOGUE:
+                stock = initial[sku]
                 dynamodb.put_item(
                     TableName=inventory,
                     Item=to_item(
@@ -362,15 +378,12 @@ def run_demo(
             started = time.perf_counter()
             try:
                 with (
-                    sdk_backoff_on(clock),
+                    sdk_backoff_on(clock, random.Random(seed)),
                     LocalApi(template, lambda f: handler_of(template, f)) as api,
                 ):
                     say(f"Order API on {api.url} (HTTP, API Gateway proxy events).")
                     for n in range(orders):
-                        lines = [
-                            {"sku": sku, "quantity": rng.randint(1, 3)}
-                            for sku, *_ in rng.sample(CATALOGUE, rng.randint(1, 3))
-                        ]
+                        lines = order_lines(rng)
                         body = {"customer_id": f"cust-{rng.randint(1, 12):03d}", "lines": lines}
                         status = _post(f"{api.url}/orders", body, f"demo-key-{seed}-{n:05d}")
                         if status in (200, 201):
@@ -403,6 +416,23 @@ def run_demo(
             _reset_wiring(template)
     _print_report(report, say)
     return report
+
+
+def initial_stock(orders: int) -> dict[str, int]:
+    """Stock per SKU for a run: the regular SKUs never run out (an order asks for at most
+    3 units of each); the hot one keeps its handful, so the orders asking for it contend."""
+    hot = CATALOGUE[2][0]
+    return {sku: stock if sku == hot else stock + 3 * orders for sku, _, _, stock in CATALOGUE}
+
+
+def order_lines(rng: random.Random) -> list[dict[str, Any]]:
+    """One to three regular SKUs, 1-3 units each; one order in ten also wants the hot SKU."""
+    hot = CATALOGUE[2]
+    regular = [item for item in CATALOGUE if item is not hot]
+    picked = rng.sample(regular, rng.randint(1, 3))
+    if rng.random() < HOT_SKU_SHARE:
+        picked.append(hot)
+    return [{"sku": sku, "quantity": rng.randint(1, 3)} for sku, *_ in picked]
 
 
 def _post(url: str, body: Any, key: str, attempts: int = 5) -> int:
@@ -480,13 +510,15 @@ def _fill_report(report, choreography, dynamodb, stack, session, url) -> None:
         if e["event_type"] == "OrderPlaced" and e["order_id"] in confirmed:
             for line in json.loads(e["payload"])["lines"]:
                 sold[line["sku"]] += int(line["quantity"])
-    for sku, _name, _price, initial in CATALOGUE:
+    for sku, _name, _price, _ in CATALOGUE:
+        initial = report.initial_stock[sku]
         item = stock[sku]
         held = item["available"] + item["reserved"] + item.get("shipped", 0)
         report.stock[sku] = (initial, item["available"], item["reserved"], item.get("shipped", 0))
         report.stock_conserved &= held == initial and item["available"] >= 0
         report.stock_settled &= item["reserved"] == 0 and item.get("shipped", 0) == sold[sku]
     report.one_side_effect_each = _one_side_effect_each(events)
+    report.latencies_s = _latencies(events)
     report.failures = Counter(
         f"{m}: {w.error}" for m, w in choreography.walks if w.status != "SUCCEEDED"
     )
@@ -502,6 +534,22 @@ def _fill_report(report, choreography, dynamodb, stack, session, url) -> None:
             QueueUrl=stack.ref(queue_id), AttributeNames=["ApproximateNumberOfMessages"]
         )["Attributes"]
         report.dlq_depth[queue_id] = int(attributes["ApproximateNumberOfMessages"])
+
+
+TERMINAL_EVENTS = frozenset({"OrderConfirmed", "OrderCancelled", "CompensationFailed"})
+
+
+def _latencies(events: list[dict[str, Any]]) -> list[float]:
+    """Seconds from each order's OrderPlaced to its terminal event, on the handlers' clock."""
+    placed: dict[str, datetime] = {}
+    ended: dict[str, datetime] = {}
+    for e in events:
+        moment = datetime.fromisoformat(e["occurred_at"])
+        if e["event_type"] == "OrderPlaced":
+            placed[e["order_id"]] = moment
+        elif e["event_type"] in TERMINAL_EVENTS:
+            ended[e["order_id"]] = min(moment, ended.get(e["order_id"], moment))
+    return [(ended[o] - placed[o]).total_seconds() for o in ended if o in placed]
 
 
 def _one_side_effect_each(events: list[dict[str, Any]]) -> bool:
@@ -598,6 +646,10 @@ def _print_report(report: DemoReport, say) -> None:
         f"({60 * report.orders / max(report.wall_s, 1e-9):.0f} orders/min); "
         f"{report.moto_requests} AWS API calls took {report.moto_s:.1f} s inside moto "
         f"({report.dynamodb_throttled} DynamoDB calls throttled by injection)"
+    )
+    say(
+        f"Order latency (OrderPlaced to its terminal event, wall clock): "
+        f"p50 {report.latency_percentile(50):.2f} s, p99 {report.latency_percentile(99):.2f} s"
     )
     say(
         f"Audit lake: {report.lake_rows} Parquet rows in {report.lake_files} files; "

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import random
+from types import SimpleNamespace
+
 import boto3
 import pytest
 from botocore.exceptions import ClientError
@@ -131,3 +134,19 @@ def test_sdk_retry_backoff_waits_on_the_runtime_clock():
     attempts = raised.value.response["ResponseMetadata"]["RetryAttempts"]
     assert attempts >= 2
     assert clock.now() > 0  # the backoff passed on virtual time, not in real sleeps
+
+
+def test_sdk_backoff_jitter_comes_from_the_given_rng_and_is_restored():
+    from botocore.retries import standard
+
+    original = standard.ExponentialBackoff.delay_amount
+    context = SimpleNamespace(attempt_number=2, http_response=None, parsed_response={})
+    delays = []
+    for _ in range(2):
+        clock = RuntimeClock()
+        with sdk_backoff_on(clock, random.Random(5)):
+            backoff = standard.ExponentialBackoff(random=lambda: 0.999)
+            delays.append([backoff.delay_amount(context) for _ in range(3)])
+    assert delays[0] == delays[1] and delays[0][0] != delays[0][1]
+    assert standard.ExponentialBackoff.delay_amount is original
+    assert backoff._random() == 0.999  # the instance keeps its own source afterwards

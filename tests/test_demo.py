@@ -11,12 +11,12 @@ from pipeline.domain.order import TERMINAL
 
 def test_demo_orders_all_end_terminal_with_money_and_stock_conserved():
     out = io.StringIO()
-    report = run_demo(orders=25, seed=11, out=out)
+    report = run_demo(orders=25, seed=1, out=out)
     assert report.orders == 25
     assert sum(report.by_status.values()) == 25
     assert set(report.by_status) <= {str(s) for s in TERMINAL}
     assert report.by_status["CONFIRMED"] > 0
-    assert report.by_status["CANCELLED"] > 0  # the hot SKU and declines force compensation
+    assert report.by_status["CANCELLED"] > 0  # declines and carrier failures compensate
     assert report.captured_minus_refunded == report.confirmed_total
     assert report.stock_conserved and report.stock_settled
     assert report.notifications == sum(report.by_status.values())

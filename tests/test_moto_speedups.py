@@ -152,3 +152,30 @@ def test_committed_transaction_writes_every_item(dynamodb):
     assert client.get_item(TableName=TABLE, Key={"pk": {"S": "new"}, "sk": {"N": "1"}})["Item"]
     assert "Item" not in client.get_item(TableName=TABLE, Key={"pk": {"S": "p1"}, "sk": {"N": "1"}})
     assert _stream_length(session, endpoint) == records + 2
+
+
+def test_event_input_templates_render_the_same_with_parsed_paths_cached():
+    from moto.events.utils import EventTemplateParser
+
+    event = {
+        "id": "e-1",
+        "detail-type": "OrderPlaced",
+        "source": "order-pipeline",
+        "account": "123456789012",
+        "time": "2026-01-01T00:00:00Z",
+        "region": "us-east-1",
+        "resources": [],
+        "detail": {"order_id": "o-1", "lines": [{"sku": "A", "quantity": 2}]},
+        "ingestion-time": 0,
+    }
+    paths = {"order": "$.detail.order_id", "qty": "$.detail.lines[0].quantity"}
+    template = '{"o": "<order>", "q": <qty>, "whole": <aws.events.event.json>}'
+    moto_speedups.uninstall()
+    plain = EventTemplateParser.parse(template, paths, event)
+    moto_speedups.install()
+    try:
+        first = EventTemplateParser.parse(template, paths, event)
+        again = EventTemplateParser.parse(template, paths, {**event, "id": "e-2"})
+    finally:
+        moto_speedups.uninstall()
+    assert first == plain and again["whole"]["id"] == "e-2" and first["q"] == 2

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import heapq
 import itertools
+import random
 import time
 import types
 from collections.abc import Callable, Iterator
@@ -92,23 +93,39 @@ class Scheduler:
 
 
 @contextmanager
-def sdk_backoff_on(clock: RuntimeClock) -> Iterator[None]:
+def sdk_backoff_on(clock: RuntimeClock, rng: random.Random | None = None) -> Iterator[None]:
     """Make botocore's retry backoff sleep on ``clock`` (scaled or virtual) while inside.
 
     botocore sleeps between attempts with ``time.sleep`` in its endpoint module; the number
-    and spacing of attempts are unchanged, only the clock they wait on.
+    and spacing of attempts are unchanged, only the clock they wait on. With ``rng``, the
+    jitter of its (legacy-mode) exponential backoff is drawn from it, so a seeded run waits
+    the same virtual time every time (standard and legacy retry modes alike).
     """
-    from botocore import endpoint
+    from botocore import endpoint, retryhandler
+    from botocore.retries import standard
 
-    original = endpoint.time
+    original, original_random = endpoint.time, retryhandler.random
+    original_delay = standard.ExponentialBackoff.delay_amount
     endpoint.time = types.SimpleNamespace(
         **{name: getattr(time, name) for name in dir(time) if not name.startswith("_")}
     )
     endpoint.time.sleep = clock.sleep
+    if rng is not None:
+        retryhandler.random = types.SimpleNamespace(random=rng.random)
+
+        def delay_amount(backoff: Any, context: Any) -> float:
+            own, backoff._random = backoff._random, rng.random
+            try:
+                return original_delay(backoff, context)
+            finally:
+                backoff._random = own
+
+        standard.ExponentialBackoff.delay_amount = delay_amount
     try:
         yield
     finally:
-        endpoint.time = original
+        endpoint.time, retryhandler.random = original, original_random
+        standard.ExponentialBackoff.delay_amount = original_delay
 
 
 RATE_UNITS = {"minute": 60, "minutes": 60, "hour": 3600, "hours": 3600, "day": 86400, "days": 86400}
