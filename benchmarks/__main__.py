@@ -16,8 +16,9 @@ def measure(name: str, run: Callable[[], int], repeats: int = 5) -> None:
         operations = run()
         rates.append(operations / (time.perf_counter() - start))
     print(
-        f"{name:<48} median {statistics.median(rates):>10,.0f} ops/s"
-        f"   (min {min(rates):,.0f}, max {max(rates):,.0f}, n={repeats})"
+        f"{name:<48} median {statistics.median(rates):>10,.1f} ops/s"
+        f" = {60 * statistics.median(rates):,.0f}/min"
+        f"   (min {min(rates):,.1f}, max {max(rates):,.1f}, n={repeats})"
     )
 
 
@@ -26,6 +27,7 @@ def main() -> None:
     os.environ.setdefault("POWERTOOLS_TRACE_DISABLED", "true")
     os.environ.setdefault("POWERTOOLS_METRICS_NAMESPACE", "Bench")
     os.environ.setdefault("POWERTOOLS_LOG_LEVEL", "WARNING")
+    os.environ.setdefault("POWERTOOLS_METRICS_DISABLED", "true")
     from benchmarks import core
 
     for name, run, repeats in core.BENCHMARKS:
