@@ -95,6 +95,8 @@ class DemoReport:
     # per order, seconds from OrderPlaced to its terminal event (the events' occurred_at)
     latencies_s: list[float] = field(default_factory=list)
     initial_stock: dict[str, int] = field(default_factory=dict)
+    money_in_flight: Decimal = Decimal("0")  # captured - refunded of unfinished orders
+    unfinished: list[str] = field(default_factory=list)  # "order_id STATUS"
 
     def latency_percentile(self, q: float) -> float:
         """Nearest-rank percentile of order latency (0 when no order finished)."""
@@ -275,7 +277,17 @@ class ScriptedChoreography:
             f"{m} {run.name} (waiting, {len(run.history.events)} history events)"
             for m, run in self.waiting.values()
         ]
-        return queued + waiting
+        sqs = self.client("sqs")
+        undelivered = []
+        for route in self.delivery.routes:
+            depth = sqs.get_queue_attributes(
+                QueueUrl=route.queue_url, AttributeNames=["ApproximateNumberOfMessages"]
+            )["Attributes"]["ApproximateNumberOfMessages"]
+            if int(depth):
+                undelivered.append(f"{route.rule_id}: {depth} events not yet delivered")
+        retries = len(self.scheduler) - len(self.waiting)
+        later = [f"{retries} delivery retries scheduled"] if retries > 0 else []
+        return queued + waiting + undelivered + later
 
     def _invoke(self, function_id: str, payload: Any) -> Any:
         """Lambda.Invoke for a task: throttled before the handler runs, or timed out after its
@@ -492,17 +504,23 @@ def _fill_report(report, choreography, dynamodb, stack, session, url) -> None:
     report.events = len(events)
     orders = _scan(dynamodb, stack.ref("OrdersTable"))
     report.by_status = Counter(o["status"] for o in orders)
+    finished = {o["order_id"] for o in orders if o["status"] in TERMINAL}
     for e in events:
         payload = json.loads(e["payload"])
-        if e["event_type"] == "PaymentCaptured":
-            report.captured_minus_refunded += Decimal(payload["amount"])
-        elif e["event_type"] == "PaymentRefunded":
-            report.captured_minus_refunded -= Decimal(payload["amount"])
-        elif e["event_type"] == "CustomerNotified":
+        amount = Decimal(payload.get("amount", "0"))
+        sign = {"PaymentCaptured": 1, "PaymentRefunded": -1}.get(e["event_type"], 0)
+        if e["order_id"] in finished:
+            report.captured_minus_refunded += sign * amount
+        else:  # money of an order still under way (only after an interrupted run)
+            report.money_in_flight += sign * amount
+        if e["event_type"] == "CustomerNotified":
             report.notifications += 1
     confirmed = {o["order_id"] for o in orders if o["status"] == "CONFIRMED"}
     report.confirmed_total = sum(
         (Decimal(str(o["total"])) for o in orders if o["order_id"] in confirmed), Decimal("0")
+    )
+    report.unfinished = sorted(
+        f"{o['order_id']} {o['status']}" for o in orders if o["order_id"] not in finished
     )
     stock = {i["sku"]: i for i in _scan(dynamodb, stack.ref("InventoryTable")) if "sku" in i}
     sold: Counter[str] = Counter()  # quantities of confirmed orders, which must have shipped
@@ -601,8 +619,11 @@ def _scan(dynamodb, table: str) -> list[dict[str, Any]]:
 def _print_report(report: DemoReport, say) -> None:
     if report.interrupted:
         say("\nInterrupted (Ctrl-C): the report below is the state when the run stopped.")
-        say(f"Executions in flight (queued or waiting): {len(report.in_flight)}")
+        say(f"In flight (queued, waiting or not yet delivered): {len(report.in_flight)}")
         for item in report.in_flight[:20]:
+            say(f"  {item}")
+        say(f"Orders not finished: {len(report.unfinished)}")
+        for item in report.unfinished[:20]:
             say(f"  {item}")
     say(f"\nOrders accepted: {report.orders}, rejected by the API: {report.rejected}")
     say("Final status of every order (read model):")
@@ -627,9 +648,14 @@ def _print_report(report: DemoReport, say) -> None:
     say(f"Customer notifications: {report.notifications}")
     reconciled = report.captured_minus_refunded == report.confirmed_total
     say(
-        f"Money: captured - refunded = {report.captured_minus_refunded}; "
+        f"Money (finished orders): captured - refunded = {report.captured_minus_refunded}; "
         f"confirmed orders total = {report.confirmed_total} "
         f"({'reconciled' if reconciled else 'MISMATCH'})"
+        + (
+            f"; {report.money_in_flight} held by {len(report.unfinished)} unfinished orders"
+            if report.unfinished
+            else ""
+        )
     )
     say(
         f"Stock conserved (initial = available + reserved + shipped, per SKU): "
