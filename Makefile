@@ -28,7 +28,7 @@ graphviz:
 	fi
 
 demo: venv
-	$(PY) -m pipeline demo
+	$(PY) -m pipeline demo --orders 1000
 
 test: venv
 	$(VENV)/bin/ruff check pipeline tests benchmarks
