@@ -420,6 +420,8 @@ def run_demo(
                 # what was still to run is listed, and the lake gets what the stream delivered.
                 report.interrupted = True
                 report.in_flight = choreography.in_flight()
+                if choreography.audit is not None:  # the audit trail gets every stored event
+                    choreography.audit.poll()
             report.wall_s = time.perf_counter() - started
             report.time_scale, report.simulated_s = time_scale, clock.now()
             report.moto_requests, report.moto_s = endpoint.stats

@@ -129,3 +129,21 @@ def test_new_records_are_read_on_the_next_poll_only_once(seeded):
     place_order(EventStore(aws.client("dynamodb"), stack.ref("EventsTable")), order_id="o-new")
     assert m.poll() == 1
     assert Counter(delivered) == Counter([f"o-{n}" for n in range(6)] + ["o-new"])
+
+
+def test_a_poll_cut_short_reads_the_same_records_again(seeded):
+    """Ctrl-C mid-batch: the shard position has not moved, so nothing read is skipped."""
+    seen: list[str] = []
+
+    def interrupted_once(event):
+        ids = [order_of(r) for r in event["Records"]]
+        seen.extend(ids)
+        if len(seen) == len(ids):  # the first invocation
+            raise KeyboardInterrupt
+        return {}
+
+    stream = mapping(seeded, interrupted_once, batch_size=2)
+    with pytest.raises(KeyboardInterrupt):
+        stream.poll()
+    assert stream.poll() == 6
+    assert Counter(seen)["o-0"] == 2 and set(seen) == {f"o-{n}" for n in range(6)}

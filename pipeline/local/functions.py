@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import importlib
 import json
+import time
 from collections.abc import Callable
 from typing import Any
 
@@ -27,12 +28,34 @@ def invoke(template: Template, function_id: str, payload: Any) -> Any:
     """Call a function in-process; an exception becomes the error Step Functions would see."""
     props = template.properties(function_id)
     timeout = float(props.get("Timeout", template.globals.get("Function", {}).get("Timeout", 30)))
-    context = LambdaContext(function_name=function_id, timeout_seconds=timeout)
+    return call(handler_of(template, function_id), payload, function_id, timeout)
+
+
+def call(
+    handler: Callable[[Any, Any], Any],
+    payload: Any,
+    function_name: str,
+    timeout_s: float,
+    clock: Callable[[], float] = time.monotonic,
+) -> Any:
+    """Run ``handler`` as Lambda would: with a context whose remaining time counts down from
+    the function's timeout, an unhandled exception reported as ``{errorType, errorMessage}``,
+    and a run longer than the timeout reported as ``Sandbox.Timedout``. A thread cannot be
+    killed, so an overrun is noticed when the handler returns; whatever it wrote meanwhile
+    stays written, as it does when Lambda stops a function mid-way."""
+    context = LambdaContext(function_name=function_name, timeout_seconds=timeout_s)
+    started = clock()
     try:
-        return handler_of(template, function_id)(payload, context)
+        result = handler(payload, context)
     except Exception as error:  # Lambda reports any unhandled exception as the task's error
         cause = {"errorMessage": str(error), "errorType": type(error).__name__}
         raise TaskFailed(type(error).__name__, json.dumps(cause)) from error
+    elapsed = clock() - started
+    if elapsed > timeout_s:
+        message = f"Task timed out after {timeout_s:.2f} seconds"
+        cause = {"errorMessage": message, "errorType": "Sandbox.Timedout"}
+        raise TaskFailed("Sandbox.Timedout", json.dumps(cause))
+    return result
 
 
 def task_functions(template: Template, state_machine_id: str) -> dict[str, str]:

@@ -16,7 +16,7 @@ from __future__ import annotations
 import json
 import uuid
 from collections import deque
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -69,14 +69,19 @@ class StreamMapping:
     invocations: int = 0
 
     def poll(self) -> int:
-        """Read what the stream has, deliver it; returns how many records were read."""
-        records = list(self._read())
+        """Read what the stream has, deliver it; returns how many records were read. The
+        shard positions move only after their records were handled (as Lambda checkpoints),
+        so a poll cut short (Ctrl-C) reads the same records again next time."""
+        records, positions = self._read()
         for start in range(0, len(records), self.config.batch_size):
             self._deliver(records[start : start + self.config.batch_size])
+        self.iterators.update(positions)
         return len(records)
 
-    def _read(self) -> Iterator[dict[str, Any]]:
+    def _read(self) -> tuple[list[dict[str, Any]], dict[str, str]]:
         description = self.streams.describe_stream(StreamArn=self.stream_arn)["StreamDescription"]
+        records: list[dict[str, Any]] = []
+        positions: dict[str, str] = {}
         for shard in description["Shards"]:
             shard_id = shard["ShardId"]
             iterator = (
@@ -89,11 +94,11 @@ class StreamMapping:
                 page = self.streams.get_records(ShardIterator=iterator, Limit=1000)
                 iterator = page.get("NextShardIterator")
                 if iterator:
-                    self.iterators[shard_id] = iterator
-                for record in page["Records"]:
-                    yield {**record, "eventSourceARN": self.stream_arn}
+                    positions[shard_id] = iterator
+                records.extend({**r, "eventSourceARN": self.stream_arn} for r in page["Records"])
                 if not page["Records"]:
                     break
+        return records, positions
 
     def _deliver(self, records: list[dict[str, Any]]) -> None:
         pending: deque[tuple[list[dict[str, Any]], int]] = deque([(records, 0)])
