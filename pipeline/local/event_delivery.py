@@ -159,13 +159,24 @@ class Delivery:
                 ).get("Messages", [])
                 if not messages:
                     break
-                for message in messages:
-                    self._deliver(route, json.loads(message["Body"]))
-                    self.sqs.delete_message(
-                        QueueUrl=route.queue_url, ReceiptHandle=message["ReceiptHandle"]
-                    )
-                    handled += 1
+                done = []
+                try:
+                    for message in messages:
+                        self._deliver(route, json.loads(message["Body"]))
+                        done.append(message)
+                        handled += 1
+                finally:  # what was delivered leaves the queue, even if a later one raised
+                    if done:
+                        self._delete(route.queue_url, done)
         return handled
+
+    def _delete(self, queue_url: str, messages: list[dict[str, Any]]) -> None:
+        entries = [
+            {"Id": str(n), "ReceiptHandle": m["ReceiptHandle"]} for n, m in enumerate(messages)
+        ]
+        failed = self.sqs.delete_message_batch(QueueUrl=queue_url, Entries=entries).get("Failed")
+        if failed:  # the message comes back after its visibility timeout: delivered twice
+            raise RuntimeError(f"could not delete delivered messages from {queue_url}: {failed}")
 
     def _deliver(self, route: Route, event: dict[str, Any], attempt: int = 0, age: float = 0):
         try:

@@ -53,6 +53,9 @@ class MappingConfig:
         )
 
 
+DESCRIBE_EVERY = 50  # polls between two DescribeStream calls
+
+
 @dataclass
 class StreamMapping:
     """Polls a stream and delivers its records to ``invoke`` until they succeed or are sent on."""
@@ -64,6 +67,8 @@ class StreamMapping:
     sqs: Any = None
     on_failure_url: str | None = None
     iterators: dict[str, str] = field(default_factory=dict)
+    _shard_list: list[dict[str, Any]] | None = field(default=None, repr=False)
+    _polls: int = field(default=0, repr=False)
     delivered: int = 0
     failed_batches: int = 0
     invocations: int = 0
@@ -78,11 +83,19 @@ class StreamMapping:
         self.iterators.update(positions)
         return len(records)
 
+    def _shards(self) -> list[dict[str, Any]]:
+        """The stream's shards, described again every ``DESCRIBE_EVERY`` polls or when a
+        shard has closed (Lambda's pollers also re-list shards periodically, not per read)."""
+        if self._shard_list is None or self._polls % DESCRIBE_EVERY == 0:
+            description = self.streams.describe_stream(StreamArn=self.stream_arn)
+            self._shard_list = description["StreamDescription"]["Shards"]
+        self._polls += 1
+        return self._shard_list
+
     def _read(self) -> tuple[list[dict[str, Any]], dict[str, str]]:
-        description = self.streams.describe_stream(StreamArn=self.stream_arn)["StreamDescription"]
         records: list[dict[str, Any]] = []
         positions: dict[str, str] = {}
-        for shard in description["Shards"]:
+        for shard in self._shards():
             shard_id = shard["ShardId"]
             iterator = (
                 self.iterators.get(shard_id)
@@ -95,6 +108,8 @@ class StreamMapping:
                 iterator = page.get("NextShardIterator")
                 if iterator:
                     positions[shard_id] = iterator
+                else:  # the shard closed: its children appear on the next description
+                    self._shard_list = None
                 records.extend({**r, "eventSourceARN": self.stream_arn} for r in page["Records"])
                 if not page["Records"]:
                     break
