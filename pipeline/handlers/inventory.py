@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -98,11 +98,7 @@ def release(request: StepRequest, deps: InventoryDeps) -> dict[str, Any]:
         return outcome(order, duplicate=True)
     if order.status != Status.COMPENSATING or not order.holds_stock:
         raise StepNotApplicable(f"order {order.order_id} holds no stock to release")
-    deps.inventory.release(order.order_id)
-    event = (ev.InventoryReleased, {"reservation_id": order.reservation_id})
-    appended = deps.store.append(order, deps.factory.next(order, [event], request.cause))
-    metrics.add_metric(name="InventoryReleased", unit=MetricUnit.Count, value=1)
-    return outcome(order, appended, released=True)
+    return _settle(request, deps, order, deps.inventory.release, ev.InventoryReleased, "released")
 
 
 def ship(request: StepRequest, deps: InventoryDeps) -> dict[str, Any]:
@@ -112,11 +108,23 @@ def ship(request: StepRequest, deps: InventoryDeps) -> dict[str, Any]:
         return outcome(order, duplicate=True)
     if order.status != Status.CONFIRMED or order.reservation_id is None:
         raise StepNotApplicable(f"order {order.order_id} is {order.status}, not shippable")
-    deps.inventory.ship(order.order_id)
-    event = (ev.InventoryShipped, {"reservation_id": order.reservation_id})
+    return _settle(request, deps, order, deps.inventory.ship, ev.InventoryShipped, "shipped")
+
+
+def _settle(
+    request: StepRequest,
+    deps: InventoryDeps,
+    order: Order,
+    settle: Callable[[str], Any],
+    kind: type[ev.Event],
+    flag: str,
+) -> dict[str, Any]:
+    """Settle the order's reservation (released or shipped), then record that it was."""
+    settle(order.order_id)
+    event = (kind, {"reservation_id": order.reservation_id})
     appended = deps.store.append(order, deps.factory.next(order, [event], request.cause))
-    metrics.add_metric(name="InventoryShipped", unit=MetricUnit.Count, value=1)
-    return outcome(order, appended, shipped=True)
+    metrics.add_metric(name=kind.__name__, unit=MetricUnit.Count, value=1)
+    return outcome(order, appended, **{flag: True})
 
 
 def record_compensation_failure(request: StepRequest, deps: InventoryDeps) -> dict[str, Any]:
