@@ -39,7 +39,7 @@ import pyarrow.parquet as pq
 from pipeline.adapters.dynamo import from_item, to_item
 from pipeline.asl import Execution, ExecutionRun, TaskFailed
 from pipeline.domain.order import TERMINAL
-from pipeline.handlers import audit_forwarder, payment
+from pipeline.handlers import audit_forwarder, payment, shipping
 from pipeline.local.clock import RuntimeClock, Scheduler, schedule_period, sdk_backoff_on
 from pipeline.local.deploy import Deployment, deploy
 from pipeline.local.endpoint import LocalEndpoint
@@ -388,6 +388,8 @@ def run_demo(
                 )
             endpoint.throttle_dynamodb(float(knobs.get("FAKE_DYNAMODB_THROTTLE_RATE", "0")), seed)
             clock = RuntimeClock(time_scale)
+            # The carrier's outage window runs on the pipeline's clock, not the wall clock.
+            shipping.wiring.configure(shipping.ShippingDeps.from_env(os.environ, now=clock.now))
             choreography = ScriptedChoreography(template, deployment, session, endpoint.url, clock)
             choreography.connect_rules(knobs, seed)
             endpoint.take_start_execution(choreography.start_execution)

@@ -141,3 +141,13 @@ def test_ctrl_c_stops_cleanly_lists_what_was_in_flight_and_leaves_nothing_half_w
     assert "one per stored event: True" in output
     assert "Stock conserved (initial = available + reserved + shipped, per SKU): True" in output
     assert "(reconciled)" in output
+
+
+def test_a_carrier_outage_window_is_ridden_out_by_some_orders_and_compensated_by_others():
+    """Down for the first 40 s of pipeline time: label retries (at most 62 s of backoff)
+    carry some orders past it; orders whose retries run out inside it are compensated."""
+    report = run_demo(orders=30, seed=2, scenario="carrier-outage-window")
+    assert report.by_status["CONFIRMED"] > 0 and report.by_status["CANCELLED"] > 0
+    assert report.executions["ShippingStateMachine:FAILED"] == report.by_status["CANCELLED"]
+    assert report.retries > 0 and report.stock_conserved and report.stock_settled
+    assert report.money_reconciled and report.one_side_effect_each

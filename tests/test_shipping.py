@@ -130,3 +130,16 @@ def test_bad_step_input_names_the_field_and_writes_nothing(
         shipping.lambda_handler(event, lambda_context)
     assert raised.value.field == field
     assert (scan_all(aws, stack, template), labels(aws, stack)) == before
+
+
+def test_an_outage_window_runs_on_the_given_clock_from_the_first_request():
+    from pipeline.handlers.shipping import carrier_availability
+
+    clock = [100.0]
+    available = carrier_availability({"FAKE_CARRIER_OUTAGE_S": "30"}, now=lambda: clock[0])
+    assert available is not None and not available()  # the window opens at the first call
+    clock[0] = 129.0
+    assert not available()
+    clock[0] = 130.0
+    assert available()
+    assert carrier_availability({}) is None

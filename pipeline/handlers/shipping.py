@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import random
+import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -38,23 +39,39 @@ class ShippingDeps:
     factory: EventFactory
 
     @classmethod
-    def from_env(cls, env: Mapping[str, str]) -> ShippingDeps:
+    def from_env(
+        cls, env: Mapping[str, str], now: Callable[[], float] = time.monotonic
+    ) -> ShippingDeps:
         return cls(
             store=EventStore(boto3.client("dynamodb"), require(env, "EVENTS_TABLE")),
             carrier=S3Carrier(
-                boto3.client("s3"), require(env, "LABELS_BUCKET"), carrier_availability(env)
+                boto3.client("s3"), require(env, "LABELS_BUCKET"), carrier_availability(env, now)
             ),
             factory=EventFactory(),
         )
 
 
-def carrier_availability(env: Mapping[str, str]) -> Callable[[], bool] | None:
-    """Injected carrier outages for local runs (FAKE_CARRIER_FAILURE_RATE, seeded); else None."""
+def carrier_availability(
+    env: Mapping[str, str], now: Callable[[], float] = time.monotonic
+) -> Callable[[], bool] | None:
+    """Injected carrier outages for local runs, else None: FAKE_CARRIER_FAILURE_RATE (each
+    call fails with that probability, seeded) and FAKE_CARRIER_OUTAGE_S (the carrier is down
+    for that many seconds from the first label request, on the ``now`` clock)."""
     rate = float(env.get("FAKE_CARRIER_FAILURE_RATE", "0"))
-    if not rate:
+    outage_s = float(env.get("FAKE_CARRIER_OUTAGE_S", "0"))
+    if not rate and not outage_s:
         return None
     rng = random.Random(int(env.get("FAKE_CARRIER_SEED", "0")))
-    return lambda: rng.random() >= rate
+    began: list[float] = []
+
+    def available() -> bool:
+        if not began:
+            began.append(now())
+        if now() - began[0] < outage_s:
+            return False
+        return rng.random() >= rate
+
+    return available
 
 
 wiring = Wiring(ShippingDeps.from_env)

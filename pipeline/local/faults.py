@@ -1,7 +1,8 @@
 """Named fault scenarios for local runs: each sets the seeded knobs the components read.
 
 Knobs: FAKE_GATEWAY_DECLINE_RATE / FAKE_GATEWAY_ERROR_RATE (payment gateway declines and
-5xx), FAKE_CARRIER_FAILURE_RATE (carrier API down), FAKE_START_THROTTLE_RATE (EventBridge
+5xx), FAKE_CARRIER_FAILURE_RATE (carrier API down), FAKE_CARRIER_OUTAGE_S (carrier down for a
+window at the start of the run, on the runtime's clock), FAKE_START_THROTTLE_RATE (EventBridge
 cannot start the target: retried, then dead-lettered), FAKE_LAMBDA_THROTTLE_RATE (a task's
 Lambda invocation throttled: retried by the state machine), FAKE_DUPLICATE_DELIVERY_RATE
 (EventBridge delivers an event twice: at-least-once), FAKE_TASK_TIMEOUT_RATE (a task times out
@@ -28,6 +29,9 @@ SCENARIOS: dict[str, dict[str, str]] = {
     "declines": {"FAKE_GATEWAY_DECLINE_RATE": "0.3"},
     "payment-outage": {"FAKE_GATEWAY_ERROR_RATE": "0.6"},
     "carrier-outage": {"FAKE_CARRIER_FAILURE_RATE": "1.0"},
+    # The carrier is down for the first 40 s of pipeline time: label retries (2 s doubling,
+    # full jitter, 5 attempts: at most 62 s) outlast it for some orders; the rest compensate.
+    "carrier-outage-window": {"FAKE_CARRIER_OUTAGE_S": "40"},
     "throttling": {"FAKE_START_THROTTLE_RATE": "0.3", "FAKE_LAMBDA_THROTTLE_RATE": "0.2"},
     "duplicates": {"FAKE_DUPLICATE_DELIVERY_RATE": "0.5"},
     "timeouts": {"FAKE_TASK_TIMEOUT_RATE": "0.25"},
