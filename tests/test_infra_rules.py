@@ -72,14 +72,13 @@ def test_every_state_machine_definition_passes_cfn_lint(template, tmp_path):
     assert result.returncode == 0, result.stdout + result.stderr
 
 
-@pytest.fixture(scope="module")
-def checkov_report() -> dict:
+def checkov(framework: str) -> dict:
     result = run(
         str(BIN / "checkov"),
         "-d",
         str(INFRA_DIR),
         "--framework",
-        "cloudformation",
+        framework,
         "--quiet",
         "--compact",
         "--skip-download",
@@ -88,6 +87,17 @@ def checkov_report() -> dict:
     )
     report = json.loads(result.stdout)
     return report[0] if isinstance(report, list) else report
+
+
+@pytest.fixture(scope="module")
+def checkov_report() -> dict:
+    return checkov("cloudformation")
+
+
+def test_checkov_finds_nothing_in_the_openapi_contract():
+    """`make lint` runs every framework; the API contract is checked here as well."""
+    report = checkov("openapi")
+    assert report["results"]["failed_checks"] == [] and report["summary"]["passed"] > 0
 
 
 def test_checkov_has_no_failed_check(checkov_report):
