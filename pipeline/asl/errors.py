@@ -23,9 +23,13 @@ class TaskFailed(Exception):
     """Raised by a task (or by the interpreter) to fail a state with an ASL error and cause."""
 
     def __init__(self, error: str, cause: str = "") -> None:
-        super().__init__(f"{error}: {cause}" if cause else error)
+        # args are the constructor's, so a copy (pickling, SimPy re-raising) is the same error
+        super().__init__(error, cause)
         self.error = error
         self.cause = cause
+
+    def __str__(self) -> str:
+        return f"{self.error}: {self.cause}" if self.cause else self.error
 
 
 class DefinitionError(Exception):

@@ -69,13 +69,17 @@ class ExecutionRun:
 
     The caller owns time: :func:`execute` advances a virtual clock between steps; the local
     runtime schedules the next step on its own clock, so many executions interleave.
+
+    With ``resources=None`` the caller also owns the tasks: :meth:`step` returns each
+    :class:`Invoke` instead of calling anything, and the caller hands back the outcome with
+    :meth:`resume` before the next step (the simulator's driver spends modelled time there).
     """
 
     def __init__(
         self,
         definition: Mapping[str, Any],
         input: Any,
-        resources: Mapping[str, Resource],
+        resources: Mapping[str, Resource] | None,
         *,
         clock: Callable[[], datetime],
         rng: random.Random | None = None,
@@ -104,11 +108,17 @@ class ExecutionRun:
         self.deadline = definition.get("TimeoutSeconds")
         self._run = interpreter.run(definition, input, context)
         self._waited = False
+        self._reply: Any = None
+        self._failure: TaskFailed | None = None
         self.result: Execution | None = None
 
-    def step(self) -> float | None:
-        reply: Any = None
-        failure: TaskFailed | None = None
+    def resume(self, result: Any = None, failure: TaskFailed | None = None) -> None:
+        """The outcome of the Invoke the last :meth:`step` returned (external tasks only)."""
+        self._reply, self._failure = result, failure
+
+    def step(self) -> float | Invoke | None:
+        reply, failure = self._reply, self._failure
+        self._reply, self._failure = None, None
         try:
             while True:
                 if self._waited:
@@ -121,6 +131,8 @@ class ExecutionRun:
                     self._waited = True
                     return effect.seconds
                 if isinstance(effect, Invoke):
+                    if self.resources is None:
+                        return effect  # the caller runs it, then calls resume()
                     reply, failure = self._invoke(effect)
                 if self._timed_out():
                     return None
@@ -133,6 +145,7 @@ class ExecutionRun:
         return None
 
     def _invoke(self, effect: Invoke) -> tuple[Any, TaskFailed | None]:
+        assert self.resources is not None
         resource = self.resources.get(effect.resource)
         if resource is None:
             return None, TaskFailed(errors.TASK_FAILED, f"no resource {effect.resource}")
@@ -173,6 +186,7 @@ def execute(
     clock = clock or VirtualClock()
     run = ExecutionRun(definition, input, resources, clock=clock, rng=rng, name=name)
     while (seconds := run.step()) is not None:
+        assert not isinstance(seconds, Invoke)  # resources given: tasks run inside step()
         clock.advance(seconds)
     assert run.result is not None
     return run.result

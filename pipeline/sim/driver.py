@@ -1,0 +1,56 @@
+"""The SimPy driver of the ASL interpreter: executions run on simulated time.
+
+The same :class:`pipeline.asl.ExecutionRun` the local runtime steps on its clock is stepped
+here inside a SimPy process: a ``Wait`` (a Wait state, a Retry backoff) becomes a SimPy
+timeout, and each ``Invoke`` is handed to a *task model*, a SimPy process that spends the
+modelled latency and returns the result or raises ``TaskFailed``. Retry, Catch, paths and the
+history are the interpreter's, unchanged.
+"""
+
+from __future__ import annotations
+
+import random
+from collections.abc import Callable, Generator, Mapping
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import simpy
+
+from pipeline.asl import Execution, ExecutionRun, Invoke, TaskFailed
+
+EPOCH = datetime(2026, 1, 1, tzinfo=UTC)
+# A task model: given the Invoke, a SimPy process generator whose return value is the result.
+TaskModel = Callable[[Invoke], Generator[simpy.Event, Any, Any]]
+
+
+def execution(
+    env: simpy.Environment,
+    definition: Mapping[str, Any],
+    input: Any,
+    task: TaskModel,
+    *,
+    rng: random.Random | None = None,
+    name: str | None = None,
+    epoch: datetime = EPOCH,
+) -> Generator[simpy.Event, Any, Execution]:
+    """A SimPy process running one execution to its end; its value is the Execution."""
+    run = ExecutionRun(
+        definition,
+        input,
+        None,
+        clock=lambda: epoch + timedelta(seconds=env.now),
+        rng=rng,
+        name=name,
+    )
+    while (effect := run.step()) is not None:
+        if isinstance(effect, Invoke):
+            try:
+                result = yield env.process(task(effect))
+            except TaskFailed as failure:
+                run.resume(failure=failure)
+            else:
+                run.resume(result)
+        else:
+            yield env.timeout(effect)
+    assert run.result is not None
+    return run.result
