@@ -1,0 +1,57 @@
+"""Per-hop latency as log-normal distributions fitted to a median and a 99th percentile.
+
+A log-normal is the usual shape of service latency (a floor, a long right tail); two
+published percentiles fix it: mu = ln(p50), sigma = ln(p99 / p50) / z(0.99).
+"""
+
+from __future__ import annotations
+
+import math
+import random
+from dataclasses import dataclass
+
+Z99 = 2.326347874  # standard normal quantile at 0.99
+
+
+@dataclass(frozen=True)
+class LogNormal:
+    mu: float
+    sigma: float
+
+    @classmethod
+    def from_p50_p99(cls, p50_s: float, p99_s: float) -> LogNormal:
+        if not 0 < p50_s <= p99_s:
+            raise ValueError("need 0 < p50 <= p99")
+        return cls(math.log(p50_s), math.log(p99_s / p50_s) / Z99)
+
+    def sample(self, rng: random.Random) -> float:
+        return rng.lognormvariate(self.mu, self.sigma)
+
+    def quantile(self, q: float) -> float:
+        from statistics import NormalDist
+
+        return math.exp(self.mu + self.sigma * NormalDist().inv_cdf(q))
+
+
+# Default hop latencies (seconds). Where a number is published it is cited; the rest are
+# assumptions stated as such, to be replaced by measurements (the parameters are arguments).
+HOPS: dict[str, LogNormal] = {
+    # EventBridge PutEvents to target invocation: p50 about 150 ms, p99 about 390 ms
+    # (figures given in the simulator issue, from AWS's published EventBridge latency numbers).
+    "eventbridge_delivery": LogNormal.from_p50_p99(0.150, 0.390),
+    # DynamoDB: "single-digit millisecond performance at any scale" (DynamoDB developer
+    # guide); assumed p50 4 ms, p99 12 ms for a small item over HTTPS inside the region.
+    "dynamodb": LogNormal.from_p50_p99(0.004, 0.012),
+    # Assumption: Lambda warm invoke overhead p50 15 ms, p99 60 ms (the handler's own work
+    # is modelled per task on top).
+    "lambda_warm": LogNormal.from_p50_p99(0.015, 0.060),
+    # Assumption: a Python cold start (init) p50 250 ms, p99 900 ms with powertools loaded.
+    "lambda_cold": LogNormal.from_p50_p99(0.250, 0.900),
+    # Assumption: Step Functions Standard per state transition p50 20 ms, p99 80 ms.
+    "sfn_transition": LogNormal.from_p50_p99(0.020, 0.080),
+    # Assumption: DynamoDB Streams record to Lambda invocation p50 200 ms, p99 800 ms
+    # (the poller reads each shard about four times a second, Lambda developer guide).
+    "stream_to_lambda": LogNormal.from_p50_p99(0.200, 0.800),
+    # Assumption: API Gateway REST proxy overhead p50 15 ms, p99 50 ms.
+    "api_gateway": LogNormal.from_p50_p99(0.015, 0.050),
+}
