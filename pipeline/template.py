@@ -44,6 +44,24 @@ def load_yaml(text: str) -> dict[str, Any]:
     return yaml.load(text, Loader=_CfnLoader)
 
 
+# EventBridge's defaults when a target names no RetryPolicy (EventBridge user guide).
+DEFAULT_MAX_ATTEMPTS = 185
+DEFAULT_MAX_AGE_S = 86_400
+
+
+@dataclass(frozen=True)
+class RuleTarget:
+    """A pattern rule's state-machine target: where matching events go, how delivery is
+    retried, and the dead-letter queue that takes what never got there."""
+
+    rule_id: str
+    pattern: Mapping[str, Any]
+    machine_id: str
+    max_attempts: int
+    max_age_s: int
+    dlq_id: str | None
+
+
 @dataclass(frozen=True)
 class Template:
     """A parsed template with the queries the rest of the package needs."""
@@ -68,6 +86,31 @@ class Template:
 
     def properties(self, logical_id: str) -> Mapping[str, Any]:
         return self.resources[logical_id].get("Properties", {})
+
+    def rule_targets(self) -> list[RuleTarget]:
+        """Every pattern rule's state-machine targets, in rule order (schedules left out)."""
+        out = []
+        for rule_id, rule in self.of_type("AWS::Events::Rule"):
+            props = rule["Properties"]
+            if "EventPattern" not in props:
+                continue
+            for target in props["Targets"]:
+                arn = target["Arn"]
+                if not isinstance(arn, Mapping) or "Ref" not in arn:
+                    continue
+                policy = target.get("RetryPolicy", {})
+                dlq = target.get("DeadLetterConfig", {}).get("Arn", {})
+                out.append(
+                    RuleTarget(
+                        rule_id=rule_id,
+                        pattern=props["EventPattern"],
+                        machine_id=arn["Ref"],
+                        max_attempts=int(policy.get("MaximumRetryAttempts", DEFAULT_MAX_ATTEMPTS)),
+                        max_age_s=int(policy.get("MaximumEventAgeInSeconds", DEFAULT_MAX_AGE_S)),
+                        dlq_id=dlq.get("Fn::GetAtt", [None])[0],
+                    )
+                )
+        return sorted(out, key=lambda r: r.rule_id)
 
     @cached_property
     def globals(self) -> Mapping[str, Any]:

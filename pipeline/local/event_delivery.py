@@ -52,28 +52,20 @@ class Route:
 
 def routes(template: Template, stack: Stack, machine_arn: Callable[[str], str]) -> list[Route]:
     """Every pattern rule of the template with its state-machine target."""
-    out = []
-    for rule_id, rule in template.of_type("AWS::Events::Rule"):
-        props = rule["Properties"]
-        if "EventPattern" not in props:
-            continue
-        (target,) = props["Targets"]
-        machine_id = target["Arn"]["Ref"]
-        policy = target.get("RetryPolicy", {})
-        out.append(
-            Route(
-                rule_id=rule_id,
-                rule_arn=f"arn:aws:events:{stack.region}:{stack.account}:rule/"
-                f"{stack.ref('OrderEventBus')}/{rule_id}",
-                pattern=props["EventPattern"],
-                machine_id=machine_id,
-                machine_arn=machine_arn(machine_id),
-                max_attempts=int(policy.get("MaximumRetryAttempts", 185)),
-                max_age_s=int(policy.get("MaximumEventAgeInSeconds", 86400)),
-                dlq_url=stack.ref(target["DeadLetterConfig"]["Arn"]["Fn::GetAtt"][0]),
-            )
+    return [
+        Route(
+            rule_id=target.rule_id,
+            rule_arn=f"arn:aws:events:{stack.region}:{stack.account}:rule/"
+            f"{stack.ref('OrderEventBus')}/{target.rule_id}",
+            pattern=dict(target.pattern),
+            machine_id=target.machine_id,
+            machine_arn=machine_arn(target.machine_id),
+            max_attempts=target.max_attempts,
+            max_age_s=target.max_age_s,
+            dlq_url=stack.ref(target.dlq_id) if target.dlq_id else "",
         )
-    return out
+        for target in template.rule_targets()
+    ]
 
 
 def deployed_routes(events: Any, sqs: Any, bus: str, machines: dict[str, str]) -> list[Route]:

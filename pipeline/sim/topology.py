@@ -12,23 +12,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from pipeline.local.functions import task_functions
-from pipeline.template import Template
-
-# EventBridge's defaults when a target names no RetryPolicy (EventBridge user guide).
-DEFAULT_MAX_ATTEMPTS = 185
-DEFAULT_MAX_AGE_S = 86_400
-
-
-@dataclass(frozen=True)
-class SimRule:
-    """A rule and its single target: where matching events go and how delivery is retried."""
-
-    rule_id: str
-    pattern: Mapping[str, Any]
-    machine_id: str
-    max_attempts: int
-    max_age_s: int
-    dlq_id: str | None
+from pipeline.template import RuleTarget, Template
 
 
 @dataclass(frozen=True)
@@ -43,33 +27,11 @@ class SimMachine:
 
 @dataclass(frozen=True)
 class Topology:
-    rules: tuple[SimRule, ...]
+    rules: tuple[RuleTarget, ...]
     machines: Mapping[str, SimMachine]
 
     @classmethod
     def from_template(cls, template: Template) -> Topology:
-        rules = []
-        for rule_id, rule in template.of_type("AWS::Events::Rule"):
-            props = rule["Properties"]
-            if "EventPattern" not in props:
-                continue  # a schedule, not a route
-            for target in props["Targets"]:
-                arn = target["Arn"]
-                machine_id = arn.get("Ref") if isinstance(arn, Mapping) else None
-                if machine_id is None:
-                    continue
-                policy = target.get("RetryPolicy", {})
-                dlq = target.get("DeadLetterConfig", {}).get("Arn", {})
-                rules.append(
-                    SimRule(
-                        rule_id=rule_id,
-                        pattern=props["EventPattern"],
-                        machine_id=machine_id,
-                        max_attempts=int(policy.get("MaximumRetryAttempts", DEFAULT_MAX_ATTEMPTS)),
-                        max_age_s=int(policy.get("MaximumEventAgeInSeconds", DEFAULT_MAX_AGE_S)),
-                        dlq_id=dlq.get("Fn::GetAtt", [None])[0],
-                    )
-                )
         machines = {
             machine_id: SimMachine(
                 machine_id=machine_id,
@@ -79,9 +41,9 @@ class Topology:
             )
             for machine_id, _ in template.of_type("AWS::Serverless::StateMachine")
         }
-        return cls(tuple(sorted(rules, key=lambda r: r.rule_id)), machines)
+        return cls(tuple(template.rule_targets()), machines)
 
-    def targets_of(self, event: Mapping[str, Any]) -> list[SimRule]:
+    def targets_of(self, event: Mapping[str, Any]) -> list[RuleTarget]:
         """The rules whose pattern matches ``event`` (source, detail-type, detail fields)."""
         return [rule for rule in self.rules if matches(rule.pattern, event)]
 
