@@ -1,0 +1,75 @@
+"""Cost per order from a dated price table (us-east-1, on-demand, as published by AWS in 2025;
+check the pricing pages before relying on a figure: prices change and vary by region).
+
+Counts of billable units per order come from the simulation (transitions, invocations,
+GB-seconds, request units, events, bytes); the table turns them into dollars.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from decimal import Decimal
+
+PRICES_AS_OF = "2025 (us-east-1, on-demand)"
+
+
+@dataclass(frozen=True)
+class PriceTable:
+    # Step Functions Standard: $0.025 per 1,000 state transitions.
+    sfn_standard_per_transition: Decimal = Decimal("0.000025")
+    # Step Functions Express: $1.00 per million requests and $0.00001667 per GB-second
+    # (64 MB minimum memory, billed in 100 ms increments).
+    sfn_express_per_request: Decimal = Decimal("0.000001")
+    sfn_express_per_gb_s: Decimal = Decimal("0.00001667")
+    # Lambda (x86): $0.20 per million requests, $0.0000166667 per GB-second.
+    lambda_per_request: Decimal = Decimal("0.0000002")
+    lambda_per_gb_s: Decimal = Decimal("0.0000166667")
+    # DynamoDB on-demand (after the November 2024 price cut): $0.625 per million write request
+    # units, $0.125 per million read request units; streams reads by Lambda are free.
+    dynamodb_per_wru: Decimal = Decimal("0.000000625")
+    dynamodb_per_rru: Decimal = Decimal("0.000000125")
+    # EventBridge: $1.00 per million custom events published (64 KB chunks).
+    eventbridge_per_event: Decimal = Decimal("0.000001")
+    # Firehose: $0.029 per GB ingested (5 KB record rounding) + $0.018 per GB converted to
+    # Parquet.
+    firehose_per_gb: Decimal = Decimal("0.029")
+    firehose_conversion_per_gb: Decimal = Decimal("0.018")
+    # S3: $0.005 per 1,000 PUT requests; storage left out (it depends on retention).
+    s3_per_put: Decimal = Decimal("0.000005")
+    # Athena: $5 per TB scanned (10 MB minimum per query).
+    athena_per_tb: Decimal = Decimal("5")
+
+
+UNIT_PRICES = {
+    "sfn_standard_transitions": "sfn_standard_per_transition",
+    "sfn_express_requests": "sfn_express_per_request",
+    "sfn_express_gb_s": "sfn_express_per_gb_s",
+    "lambda_requests": "lambda_per_request",
+    "lambda_gb_s": "lambda_per_gb_s",
+    "dynamodb_wru": "dynamodb_per_wru",
+    "dynamodb_rru": "dynamodb_per_rru",
+    "eventbridge_events": "eventbridge_per_event",
+    "firehose_gb": "firehose_per_gb",
+    "firehose_conversion_gb": "firehose_conversion_per_gb",
+    "s3_puts": "s3_per_put",
+    "athena_tb": "athena_per_tb",
+}
+
+
+def cost(units: Mapping[str, float | int | Decimal], prices: PriceTable | None = None) -> Decimal:
+    """Dollars for these billable units; an unknown unit is an error, not a free lunch."""
+    prices = prices or PriceTable()
+    total = Decimal("0")
+    for unit, amount in units.items():
+        if unit not in UNIT_PRICES:
+            raise KeyError(f"no price for {unit!r}; known: {sorted(UNIT_PRICES)}")
+        total += Decimal(str(amount)) * getattr(prices, UNIT_PRICES[unit])
+    return total
+
+
+def per_thousand_orders(units: Mapping[str, float | int | Decimal], orders: int) -> Decimal:
+    """Cost of 1,000 orders, from the units a run of ``orders`` orders used."""
+    if orders <= 0:
+        raise ValueError("orders must be positive")
+    return cost(units) * 1000 / orders

@@ -1,0 +1,69 @@
+"""Service quotas by region profile, as token buckets (rate per second, burst).
+
+Numbers as the AWS service-quota pages gave them (2025). The "large" profile is the regions
+AWS lists with the higher Step Functions limits (us-east-1, us-west-2, eu-west-1); "other" is
+the rest. They are defaults of a simulation, not facts about an account: accounts can raise
+most of them, so every one is a parameter.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field, replace
+
+from pipeline.sim.quotas import TokenBucket
+
+
+@dataclass(frozen=True)
+class Bucket:
+    rate: float  # per second
+    burst: float
+
+    def make(self) -> TokenBucket:
+        return TokenBucket(self.rate, self.burst)
+
+
+@dataclass(frozen=True)
+class RegionProfile:
+    name: str
+    # Step Functions Standard: StateTransition and StartExecution token buckets
+    # (Step Functions developer guide, "Quotas related to API action throttling").
+    sfn_state_transitions: Bucket
+    sfn_start_execution: Bucket
+    # EventBridge PutEvents (transactions per second, soft) and target invocations per second
+    # (EventBridge user guide, "Quotas").
+    eventbridge_put_events: Bucket
+    eventbridge_invocations: Bucket
+    # API Gateway account-level throttle: 10,000 requests/s, burst 5,000 (API Gateway
+    # developer guide, "Amazon API Gateway quotas").
+    api_gateway: Bucket = field(default=Bucket(10_000, 5_000))
+    # Lambda: 1,000 concurrent executions per account and region by default; each function
+    # scales by 1,000 concurrent executions every 10 seconds (Lambda developer guide,
+    # "Lambda scaling behavior").
+    lambda_concurrency: int = 1_000
+    lambda_scale_step: int = 1_000
+    lambda_scale_every_s: float = 10.0
+    # DynamoDB: 1,000 write units and 3,000 read units per second per partition (DynamoDB
+    # developer guide, "Partitions and data distribution").
+    dynamodb_partition_wcu: float = 1_000
+    dynamodb_partition_rcu: float = 3_000
+
+    def with_overrides(self, **changes: object) -> RegionProfile:
+        return replace(self, **changes)  # type: ignore[arg-type]
+
+
+PROFILES: dict[str, RegionProfile] = {
+    "large": RegionProfile(
+        name="large (us-east-1, us-west-2, eu-west-1)",
+        sfn_state_transitions=Bucket(5_000, 5_000),
+        sfn_start_execution=Bucket(300, 1_300),
+        eventbridge_put_events=Bucket(10_000, 10_000),
+        eventbridge_invocations=Bucket(18_750, 18_750),
+    ),
+    "other": RegionProfile(
+        name="other regions (EventBridge at its smallest regional quotas)",
+        sfn_state_transitions=Bucket(800, 800),
+        sfn_start_execution=Bucket(150, 800),
+        eventbridge_put_events=Bucket(400, 400),
+        eventbridge_invocations=Bucket(750, 750),
+    ),
+}
