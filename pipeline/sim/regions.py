@@ -25,8 +25,12 @@ class Bucket:
 @dataclass(frozen=True)
 class RegionProfile:
     name: str
-    # Step Functions Standard: StateTransition and StartExecution token buckets
-    # (Step Functions developer guide, "Quotas related to API action throttling").
+    # Step Functions Standard: StateTransition and StartExecution token buckets (Step
+    # Functions developer guide, "Quotas related to state throttling" and "... API action
+    # throttling"). StartExecution: bucket 1,300 refilled at 300/s in us-east-1, us-west-2
+    # and eu-west-1, 800 at 150/s elsewhere. StateTransition: the issue gives 5,000/s in the
+    # large regions and 800/s elsewhere; the guide's 2023 edition (awsdocs on GitHub) listed
+    # buckets of 5,000 and 800 refilled at 1,500/s and 500/s. Pass the refill you have.
     sfn_state_transitions: Bucket
     sfn_start_execution: Bucket
     # EventBridge PutEvents (transactions per second, soft) and target invocations per second
