@@ -109,3 +109,26 @@ def test_a_token_bucket_says_how_long_until_it_admits_again():
     assert bucket.try_take(0.0) and not bucket.try_take(0.0)
     assert math.isclose(bucket.wait_for(0.0), 0.1)
     assert bucket.try_take(0.1)
+
+
+def test_burst_scaling_adds_a_step_of_concurrency_every_ten_seconds():
+    env = simpy.Environment()
+    pool = ConcurrencyPool(env, limit=3_000, scale_step=1_000, scale_every_s=10)
+    assert [pool.allowed(t) for t in (0, 9.9, 10, 25, 100)] == [1000, 1000, 2000, 3000, 3000]
+    running = []
+
+    def watch():
+        while env.now < 30:
+            running.append((env.now, pool.slots.count))
+            yield env.timeout(1)
+
+    synchronous = [env.process(pool.run(60.0, queue=False)) for _ in range(2_500)]
+    env.process(watch())
+    env.run(until=1)
+    assert pool.slots.count == 1_000 and pool.throttled == 1_500  # the rest refused at once
+    assert all(p.value is False for p in synchronous if p.triggered)
+    queued = [env.process(pool.run(60.0)) for _ in range(2_500)]
+    env.run(until=35)
+    peak = {t: n for t, n in running}
+    assert peak[5] == 1_000 and peak[15] == 2_000 and peak[25] == 3_000
+    assert pool.throttled == 1_500 and all(not q.triggered for q in queued)
