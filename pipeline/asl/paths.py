@@ -12,7 +12,7 @@ import copy
 import functools
 import json
 import re
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -55,8 +55,8 @@ class Filter:
     value: Any
 
     def keeps(self, item: Any) -> bool:
-        found, value = _follow(item, self.steps)
-        if not found:
+        missing, value = _follow(item, self.steps)
+        if missing is not None:
             return False
         if self.op is None:
             return True
@@ -77,7 +77,8 @@ class Filter:
 
 def parse_path(path: str) -> tuple[str, list[Any]]:
     """Split ``$.a['b'][0]`` into its root (``$`` or ``$$``) and steps."""
-    return _parse_path(path)
+    root, steps = _parse_cached(path)
+    return root, list(steps)
 
 
 @functools.lru_cache(maxsize=4096)
@@ -113,11 +114,6 @@ def _parse_cached(path: str) -> tuple[str, tuple[Any, ...]]:
     return root, tuple(steps)
 
 
-def _parse_path(path: str) -> tuple[str, list[Any]]:
-    root, steps = _parse_cached(path)
-    return root, list(steps)
-
-
 def _parse_filter(path: str, text: str) -> Filter:
     match = _FILTER.match(text)
     if match is None:
@@ -138,18 +134,20 @@ def _parse_filter(path: str, text: str) -> Filter:
     return Filter(steps, match.group("op"), value)
 
 
-def _follow(value: Any, steps: tuple[Any, ...]) -> tuple[bool, Any]:
-    for step in steps:
+def _follow(value: Any, steps: Sequence[Any]) -> tuple[int | None, Any]:
+    """Walk names and indexes: (None, the value), or (the index of the step that found
+    nothing, None)."""
+    for depth, step in enumerate(steps):
         if isinstance(step, int):
             if not isinstance(value, list) or not -len(value) <= step < len(value):
-                return False, None
+                return depth, None
         elif not isinstance(value, dict) or step not in value:
-            return False, None
+            return depth, None
         value = value[step]
-    return True, value
+    return None, value
 
 
-def is_definite(steps: list[Any]) -> bool:
+def is_definite(steps: Sequence[Any]) -> bool:
     return not any(s is WILDCARD or isinstance(s, Slice | Filter) for s in steps)
 
 
@@ -159,15 +157,10 @@ def read(path: str, data: Any, context: Any = None) -> Any:
     possibly empty, as Step Functions' JsonPath does."""
     root, steps = _parse_cached(path)
     values = [context if root == "$$" else data]
-    if is_definite(list(steps)):
-        value = values[0]
-        for depth, step in enumerate(steps):
-            if isinstance(step, int):
-                if not isinstance(value, list) or not -len(value) <= step < len(value):
-                    raise _missing(path, steps, depth, value)
-            elif not isinstance(value, dict) or step not in value:
-                raise _missing(path, steps, depth, value)
-            value = value[step]
+    if is_definite(steps):
+        missing, value = _follow(values[0], steps)
+        if missing is not None:
+            raise _missing(path, steps, missing)
         return value
     for step in steps:
         nxt: list[Any] = []
@@ -194,25 +187,21 @@ def read(path: str, data: Any, context: Any = None) -> Any:
     return values
 
 
-def bracketed(steps: tuple[Any, ...] | list[Any]) -> str:
+def bracketed(steps: Sequence[Any]) -> str:
     """Jayway's rendering of a path, as AWS quotes it in causes: ``$['a'][0]``."""
     return "$" + "".join(f"[{s}]" if isinstance(s, int) else f"['{s}']" for s in steps)
 
 
 class PathNotFound(TaskFailed):
-    """A definite path selected nothing; ``detail`` is the Jayway-style reason."""
-
-    def __init__(self, path: str, detail: str, data: Any) -> None:
-        super().__init__(errors.RUNTIME, f"Invalid path '{path}' : {detail}")
-        self.path, self.detail, self.data = path, detail, data
+    """A definite path selected nothing (States.Runtime, worded as Jayway words it)."""
 
 
-def _missing(path: str, steps: tuple[Any, ...], depth: int, _value: Any) -> TaskFailed:
+def _missing(path: str, steps: Sequence[Any], depth: int) -> PathNotFound:
     if depth == len(steps) - 1:
         detail = f"No results for path: {bracketed(steps)}"
     else:
         detail = f"Missing property in path {bracketed(steps[: depth + 1])}"
-    return PathNotFound(path, detail, None)
+    return PathNotFound(errors.RUNTIME, f"Invalid path '{path}' : {detail}")
 
 
 def _short(data: Any) -> str:
