@@ -38,7 +38,7 @@ import pyarrow.parquet as pq
 
 from pipeline.adapters.dynamo import from_item, to_item
 from pipeline.asl import Execution, ExecutionRun, TaskFailed
-from pipeline.domain.order import TERMINAL
+from pipeline.domain.order import ENDING_EVENTS, TERMINAL
 from pipeline.handlers import audit_forwarder, payment, shipping
 from pipeline.local.clock import RuntimeClock, Scheduler, schedule_period, sdk_backoff_on
 from pipeline.local.deploy import Deployment, deploy
@@ -563,9 +563,6 @@ def _fill_report(report, choreography, dynamodb, stack, session, url) -> None:
         report.dlq_depth[queue_id] = int(attributes["ApproximateNumberOfMessages"])
 
 
-TERMINAL_EVENTS = frozenset({"OrderConfirmed", "OrderCancelled", "CompensationFailed"})
-
-
 def _latencies(events: list[dict[str, Any]]) -> list[float]:
     """Seconds from each order's OrderPlaced to its terminal event, on the handlers' clock."""
     placed: dict[str, datetime] = {}
@@ -574,7 +571,7 @@ def _latencies(events: list[dict[str, Any]]) -> list[float]:
         moment = datetime.fromisoformat(e["occurred_at"])
         if e["event_type"] == "OrderPlaced":
             placed[e["order_id"]] = moment
-        elif e["event_type"] in TERMINAL_EVENTS:
+        elif e["event_type"] in ENDING_EVENTS:
             ended[e["order_id"]] = min(moment, ended.get(e["order_id"], moment))
     return [(ended[o] - placed[o]).total_seconds() for o in ended if o in placed]
 
@@ -655,11 +652,10 @@ def _print_report(report: DemoReport, say) -> None:
         + (", ".join(f"{k} {v}" for k, v in sorted(report.remediation.items())) or "nothing to do")
     )
     say(f"Customer notifications: {report.notifications}")
-    reconciled = report.captured_minus_refunded == report.confirmed_total
     say(
         f"Money (finished orders): captured - refunded = {report.captured_minus_refunded}; "
         f"confirmed orders total = {report.confirmed_total} "
-        f"({'reconciled' if reconciled else 'MISMATCH'})"
+        f"({'reconciled' if report.money_reconciled else 'MISMATCH'})"
         + (
             f"; {report.money_in_flight} held by {len(report.unfinished)} unfinished orders"
             if report.unfinished

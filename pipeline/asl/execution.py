@@ -57,7 +57,7 @@ class Execution:
         return self.count("TaskScheduled") - self.count("TaskStateEntered")
 
 
-def _lambda_style_error(error: Exception) -> TaskFailed:
+def lambda_style_error(error: Exception) -> TaskFailed:
     """An exception from a resource, named as Lambda names it (errorType, errorMessage)."""
     cause = json.dumps({"errorMessage": str(error), "errorType": type(error).__name__})
     return TaskFailed(type(error).__name__, cause)
@@ -154,7 +154,7 @@ class ExecutionRun:
         except TaskFailed as raised:
             return None, raised
         except Exception as raised:  # a task's exception is its failure
-            return None, _lambda_style_error(raised)
+            return None, lambda_style_error(raised)
 
     def _timed_out(self) -> bool:
         if self.deadline is None or (self.clock() - self.started).total_seconds() <= self.deadline:

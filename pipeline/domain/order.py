@@ -208,6 +208,14 @@ def fold(
     return order
 
 
+# The events that end an order: they move it from an open status to a terminal one.
+ENDING_EVENTS = frozenset(
+    kind
+    for (before, kind), after in TRANSITIONS.items()
+    if after in TERMINAL and before not in TERMINAL
+)
+
+
 def status_after(event_type: str) -> Status | None:
     """The status an event type always leads to, or None for events that keep the status."""
     afters = {after for (before, kind), after in TRANSITIONS.items() if kind == event_type}

@@ -98,8 +98,8 @@ def sdk_backoff_on(clock: RuntimeClock, rng: random.Random | None = None) -> Ite
 
     botocore sleeps between attempts with ``time.sleep`` in its endpoint module; the number
     and spacing of attempts are unchanged, only the clock they wait on. With ``rng``, the
-    jitter of its (legacy-mode) exponential backoff is drawn from it, so a seeded run waits
-    the same virtual time every time (standard and legacy retry modes alike).
+    jitter of its exponential backoff (standard and legacy retry modes) is drawn from it, so
+    a seeded run waits the same virtual time every time.
     """
     from botocore import endpoint, retryhandler
     from botocore.retries import standard

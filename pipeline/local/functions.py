@@ -9,6 +9,7 @@ from collections.abc import Callable
 from typing import Any
 
 from pipeline.asl import TaskFailed
+from pipeline.asl.execution import lambda_style_error
 from pipeline.local.lambda_context import LambdaContext
 from pipeline.template import Template
 
@@ -48,8 +49,7 @@ def call(
     try:
         result = handler(payload, context)
     except Exception as error:  # Lambda reports any unhandled exception as the task's error
-        cause = {"errorMessage": str(error), "errorType": type(error).__name__}
-        raise TaskFailed(type(error).__name__, json.dumps(cause)) from error
+        raise lambda_style_error(error) from error
     elapsed = clock() - started
     if elapsed > timeout_s:
         message = f"Task timed out after {timeout_s:.2f} seconds"
