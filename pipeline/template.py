@@ -116,6 +116,13 @@ class Template:
     def globals(self) -> Mapping[str, Any]:
         return self.body.get("Globals", {})
 
+    def function_setting(self, logical_id: str, key: str, default: Any = None) -> Any:
+        """A function property as SAM resolves it: its own, else the Globals' Function value."""
+        own = self.properties(logical_id)
+        if key in own:
+            return own[key]
+        return self.globals.get("Function", {}).get(key, default)
+
     def function_environment(self, logical_id: str) -> dict[str, Any]:
         """A function's environment variables (SAM Globals merged under its own), unresolved."""
         merged: dict[str, Any] = dict(

@@ -7,7 +7,14 @@ drive with their own clocks.
 
 from pipeline.asl.errors import DefinitionError, TaskFailed
 from pipeline.asl.execution import Execution, ExecutionRun, VirtualClock, execute
-from pipeline.asl.interpreter import History, Interpreter, Invoke, Wait, retry_delay
+from pipeline.asl.interpreter import (
+    History,
+    Interpreter,
+    Invoke,
+    Wait,
+    backoff_ceiling,
+    retry_delay,
+)
 
 __all__ = [
     "DefinitionError",
@@ -19,6 +26,7 @@ __all__ = [
     "TaskFailed",
     "VirtualClock",
     "Wait",
+    "backoff_ceiling",
     "execute",
     "retry_delay",
 ]

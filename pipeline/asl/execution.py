@@ -108,6 +108,7 @@ class ExecutionRun:
         self.deadline = definition.get("TimeoutSeconds")
         self._run = interpreter.run(definition, input, context)
         self._waited = False
+        self.wait: Wait | None = None  # the Wait effect behind the seconds step() last returned
         self._reply: Any = None
         self._failure: TaskFailed | None = None
         self.result: Execution | None = None
@@ -128,7 +129,7 @@ class ExecutionRun:
                 effect = self._run.throw(failure) if failure else self._run.send(reply)
                 reply, failure = None, None
                 if isinstance(effect, Wait):
-                    self._waited = True
+                    self._waited, self.wait = True, effect
                     return effect.seconds
                 if isinstance(effect, Invoke):
                     if self.resources is None:

@@ -38,6 +38,8 @@ class Wait:
     seconds: float
     state: str
     reason: str = "wait"  # "wait" or "retry"
+    # Under JitterStrategy FULL, the delay ``seconds`` was drawn from [0, jitter_ceiling].
+    jitter_ceiling: float | None = None
 
 
 Effect = Invoke | Wait
@@ -68,14 +70,21 @@ class History:
 DEFAULT_RETRY = {"IntervalSeconds": 1, "MaxAttempts": 3, "BackoffRate": 2.0}
 
 
-def retry_delay(retrier: Mapping[str, Any], attempt: int, rng: random.Random) -> float:
-    """Seconds before retry number ``attempt`` (0-based): interval x rate^attempt, capped,
-    then drawn uniformly from [0, delay] under JitterStrategy FULL."""
+def backoff_ceiling(retrier: Mapping[str, Any], attempt: int) -> float:
+    """The backoff before retry number ``attempt`` (0-based): interval x rate^attempt, capped
+    at MaxDelaySeconds; the most a jittered delay can be."""
     delay = retrier.get("IntervalSeconds", DEFAULT_RETRY["IntervalSeconds"]) * (
         retrier.get("BackoffRate", DEFAULT_RETRY["BackoffRate"]) ** attempt
     )
     if "MaxDelaySeconds" in retrier:
         delay = min(delay, retrier["MaxDelaySeconds"])
+    return delay
+
+
+def retry_delay(retrier: Mapping[str, Any], attempt: int, rng: random.Random) -> float:
+    """Seconds before retry number ``attempt``: the backoff ceiling, drawn uniformly from
+    [0, ceiling] under JitterStrategy FULL."""
+    delay = backoff_ceiling(retrier, attempt)
     if retrier.get("JitterStrategy") == "FULL":
         delay = rng.uniform(0, delay)
     return delay
@@ -247,9 +256,11 @@ class Interpreter:
                     retrier = retriers[index]
                     if counts[index] < retrier.get("MaxAttempts", DEFAULT_RETRY["MaxAttempts"]):
                         delay = retry_delay(retrier, counts[index], self.rng)
+                        jittered = retrier.get("JitterStrategy") == "FULL"
+                        ceiling = backoff_ceiling(retrier, counts[index]) if jittered else None
                         counts[index] += 1
                         retries += 1
-                        yield Wait(delay, name, "retry")
+                        yield Wait(delay, name, "retry", ceiling)
                         continue
                 for catcher in state.get("Catch", []):
                     if errors.matches(catcher["ErrorEquals"], failure.error):

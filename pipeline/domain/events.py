@@ -27,6 +27,13 @@ def utc(ts: datetime) -> datetime:
     return ts.astimezone(UTC)
 
 
+def chain_digest(prev_hash: str | None, body: dict[str, Any]) -> str:
+    """The hash linking an event (``body``: its JSON fields without the hash fields) to its
+    predecessor's hash: SHA-256 of ``prev_hash|canonical JSON`` (sorted keys, no spaces)."""
+    canonical = json.dumps(body, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+    return hashlib.sha256(f"{prev_hash or ''}|{canonical}".encode()).hexdigest()
+
+
 class OrderLine(BaseModel):
     """One line of an order, priced from the catalogue when the order was placed."""
 
@@ -61,9 +68,7 @@ class Event(BaseModel):
 
     def content_digest(self, prev_hash: str | None) -> str:
         """SHA-256 over the predecessor's hash and this event's canonical JSON (hash fields out)."""
-        body = self.model_dump(mode="json", exclude={"prev_hash", "hash"})
-        canonical = json.dumps(body, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
-        return hashlib.sha256(f"{prev_hash or ''}|{canonical}".encode()).hexdigest()
+        return chain_digest(prev_hash, self.model_dump(mode="json", exclude={"prev_hash", "hash"}))
 
     def sealed(self, prev_hash: str | None) -> Event:
         """This event linked into its order's hash chain after ``prev_hash``."""

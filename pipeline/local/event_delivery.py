@@ -25,6 +25,17 @@ from pipeline.template import Template
 FIRST_DELAY_S, MAX_DELAY_S = 1.0, 300.0
 
 
+def retry_after(
+    attempt: int, age_s: float, max_attempts: int, max_age_s: float, rng: random.Random
+) -> float | None:
+    """Seconds before EventBridge retries a failed delivery (``attempt`` counts from 0), or
+    None when the target's RetryPolicy is spent and the event goes to the DLQ."""
+    delay = min(MAX_DELAY_S, FIRST_DELAY_S * 2**attempt) * rng.uniform(0.5, 1)
+    if attempt >= max_attempts or age_s + delay > max_age_s:
+        return None
+    return delay
+
+
 class DeliveryFailed(Exception):
     """The target could not be invoked; ``code`` is the EventBridge DLQ error code."""
 
@@ -176,8 +187,8 @@ class Delivery:
             self.delivered += 1
             return
         except DeliveryFailed as failure:
-            delay = min(MAX_DELAY_S, FIRST_DELAY_S * 2**attempt) * self.rng.uniform(0.5, 1)
-            if attempt >= route.max_attempts or age + delay > route.max_age_s:
+            delay = retry_after(attempt, age, route.max_attempts, route.max_age_s, self.rng)
+            if delay is None:
                 self._dead_letter(route, event, failure, attempt)
                 return
         self.retries += 1

@@ -17,6 +17,69 @@ from typing import Any
 import simpy
 
 
+def scaled_limit(limit: int, step: int | None, every_s: float, elapsed_s: float) -> int:
+    """Concurrency allowed ``elapsed_s`` after scaling began: ``step`` more every ``every_s``
+    seconds, up to ``limit`` (no step: the whole limit at once)."""
+    if step is None:
+        return limit
+    return min(limit, step * (1 + math.floor(elapsed_s / every_s)))
+
+
+class LambdaFleet:
+    """Every function's concurrency by counting, for synchronous invokes that are throttled
+    rather than queued (Step Functions' Lambda tasks, the API's proxy integration).
+
+    A function with reserved concurrency runs at most that many at once; the others share
+    what the account limit leaves unreserved. Each function scales up by ``scale_step`` every
+    ``scale_every_s``. An invocation finding no idle environment of its function starts a new
+    one: a cold start. Environments are kept once started (no idle reaping in one run).
+    """
+
+    def __init__(
+        self,
+        reserved: dict[str, int | None],
+        account_limit: int = 1_000,
+        scale_step: int | None = 1_000,
+        scale_every_s: float = 10.0,
+    ) -> None:
+        self.reserved = reserved
+        self.unreserved = account_limit - sum(r for r in reserved.values() if r)
+        if self.unreserved < 0:
+            raise ValueError("reserved concurrency exceeds the account limit")
+        self.scale_step, self.scale_every_s = scale_step, scale_every_s
+        self.busy = dict.fromkeys(reserved, 0)
+        self.environments = dict.fromkeys(reserved, 0)
+        self.shared_busy = 0
+        self.throttled = dict.fromkeys(reserved, 0)
+        self.cold_starts = dict.fromkeys(reserved, 0)
+        self.peak = dict.fromkeys(reserved, 0)
+
+    def acquire(self, function: str, now: float) -> bool | None:
+        """Start an invocation: None when throttled, else whether it is a cold start."""
+        own = self.reserved[function]
+        limit = own if own is not None else self.unreserved
+        limit = scaled_limit(limit, self.scale_step, self.scale_every_s, now)
+        busy = self.busy[function]
+        if busy >= limit or (own is None and self.shared_busy >= self.unreserved):
+            self.throttled[function] += 1
+            return None
+        self.busy[function] = busy = busy + 1
+        if own is None:
+            self.shared_busy += 1
+        if busy > self.peak[function]:
+            self.peak[function] = busy
+        if busy > self.environments[function]:
+            self.environments[function] = busy
+            self.cold_starts[function] += 1
+            return True
+        return False
+
+    def release(self, function: str) -> None:
+        self.busy[function] -= 1
+        if self.reserved[function] is None:
+            self.shared_busy -= 1
+
+
 class ConcurrencyPool:
     def __init__(
         self,
@@ -38,10 +101,7 @@ class ConcurrencyPool:
 
     def allowed(self, now: float) -> int:
         """Concurrent executions allowed at ``now``."""
-        if self.scale_step is None:
-            return self.limit
-        steps = 1 + math.floor((now - self.started) / self.scale_every_s)
-        return min(self.limit, self.scale_step * steps)
+        return scaled_limit(self.limit, self.scale_step, self.scale_every_s, now - self.started)
 
     def run(self, duration_s: float, queue: bool = True) -> Generator[simpy.Event, Any, bool]:
         """Occupy a slot for ``duration_s``; with ``queue`` wait for one, else give up at once

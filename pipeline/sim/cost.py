@@ -22,9 +22,13 @@ class PriceTable:
     # (64 MB minimum memory, billed in 100 ms increments).
     sfn_express_per_request: Decimal = Decimal("0.000001")
     sfn_express_per_gb_s: Decimal = Decimal("0.00001667")
-    # Lambda (x86): $0.20 per million requests, $0.0000166667 per GB-second.
+    # Lambda: $0.20 per million requests; $0.0000166667 per GB-second on x86, $0.0000133334
+    # on arm64 (Graviton), first pricing tier.
     lambda_per_request: Decimal = Decimal("0.0000002")
     lambda_per_gb_s: Decimal = Decimal("0.0000166667")
+    lambda_arm_per_gb_s: Decimal = Decimal("0.0000133334")
+    # API Gateway REST APIs: $3.50 per million requests (first 333 million a month).
+    api_gateway_per_request: Decimal = Decimal("0.0000035")
     # DynamoDB on-demand (after the November 2024 price cut): $0.625 per million write request
     # units, $0.125 per million read request units; streams reads by Lambda are free.
     dynamodb_per_wru: Decimal = Decimal("0.000000625")
@@ -47,6 +51,8 @@ UNIT_PRICES = {
     "sfn_express_gb_s": "sfn_express_per_gb_s",
     "lambda_requests": "lambda_per_request",
     "lambda_gb_s": "lambda_per_gb_s",
+    "lambda_arm_gb_s": "lambda_arm_per_gb_s",
+    "api_gateway_requests": "api_gateway_per_request",
     "dynamodb_wru": "dynamodb_per_wru",
     "dynamodb_rru": "dynamodb_per_rru",
     "eventbridge_events": "eventbridge_per_event",

@@ -54,6 +54,7 @@ class Stock:
 
     available: dict[str, int]
     reserved: Counter[str] = field(default_factory=Counter)
+    shipped: Counter[str] = field(default_factory=Counter)
     conditional_failures: int = 0
 
     def reserve(self, lines: dict[str, int]) -> bool:
@@ -66,8 +67,17 @@ class Stock:
         return True
 
     def release(self, lines: dict[str, int]) -> None:
+        """Give reserved stock back (compensation)."""
+        self._settle(lines, self.available)
+
+    def ship(self, lines: dict[str, int]) -> None:
+        """Reserved stock leaves the warehouse (a confirmed order)."""
+        self._settle(lines, self.shipped)
+
+    def _settle(self, lines: dict[str, int], into: dict[str, int]) -> None:
         for sku, quantity in lines.items():
             if self.reserved[sku] < quantity:
-                raise ValueError(f"releasing {quantity} of {sku} but {self.reserved[sku]} held")
+                raise ValueError(f"settling {quantity} of {sku} but {self.reserved[sku]} held")
+        for sku, quantity in lines.items():
             self.reserved[sku] -= quantity
-            self.available[sku] += quantity
+            into[sku] = into.get(sku, 0) + quantity

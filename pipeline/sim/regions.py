@@ -37,6 +37,10 @@ class RegionProfile:
     # (EventBridge user guide, "Quotas").
     eventbridge_put_events: Bucket
     eventbridge_invocations: Bucket
+    # Step Functions Express StartExecution: bucket 6,000 refilled at 6,000/s in every region
+    # ("Quotas for Express Workflows", API action throttling); Express has no state-transition
+    # quota and runs at most 5 minutes.
+    sfn_express_start_execution: Bucket = field(default=Bucket(6_000, 6_000))
     # API Gateway account-level throttle: 10,000 requests/s, burst 5,000 (API Gateway
     # developer guide, "Amazon API Gateway quotas").
     api_gateway: Bucket = field(default=Bucket(10_000, 5_000))

@@ -7,6 +7,7 @@ Changing a retry policy or a rule in the template changes the simulation.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -26,9 +27,25 @@ class SimMachine:
 
 
 @dataclass(frozen=True)
+class SimFunction:
+    """A Lambda function's settings that shape its load: memory (billing), timeout, reserved
+    concurrency (None: it draws on the account's unreserved pool), architecture (price)."""
+
+    function_id: str
+    memory_mb: int
+    timeout_s: float
+    reserved_concurrency: int | None
+    architecture: str
+
+
+@dataclass(frozen=True)
 class Topology:
     rules: tuple[RuleTarget, ...]
     machines: Mapping[str, SimMachine]
+    functions: Mapping[str, SimFunction]
+    # The DLQ remediation function's schedule, in seconds (None: no remediation).
+    remediation_every_s: float | None = None
+    max_redrive_attempts: int = 3
 
     @classmethod
     def from_template(cls, template: Template) -> Topology:
@@ -41,11 +58,49 @@ class Topology:
             )
             for machine_id, _ in template.of_type("AWS::Serverless::StateMachine")
         }
-        return cls(tuple(template.rule_targets()), machines)
+        functions = {
+            function_id: SimFunction(
+                function_id,
+                int(template.function_setting(function_id, "MemorySize", 128)),
+                float(template.function_setting(function_id, "Timeout", 3)),
+                _optional_int(
+                    template.function_setting(function_id, "ReservedConcurrentExecutions")
+                ),
+                (template.function_setting(function_id, "Architectures") or ["x86_64"])[0],
+            )
+            for function_id, _ in template.of_type("AWS::Serverless::Function")
+        }
+        every, attempts = _remediation(template)
+        return cls(tuple(template.rule_targets()), machines, functions, every, attempts)
 
     def targets_of(self, event: Mapping[str, Any]) -> list[RuleTarget]:
         """The rules whose pattern matches ``event`` (source, detail-type, detail fields)."""
         return [rule for rule in self.rules if matches(rule.pattern, event)]
+
+
+def _optional_int(value: Any) -> int | None:
+    return None if value is None else int(value)
+
+
+_RATE = re.compile(r"rate\((\d+) (minute|minutes|hour|hours|second|seconds)\)")
+_UNIT_S = {"second": 1, "minute": 60, "hour": 3600}
+
+
+def _remediation(template: Template) -> tuple[float | None, int]:
+    """The DLQ remediation schedule (its ``rate(...)`` event) and MAX_REDRIVE_ATTEMPTS."""
+    for function_id, _ in template.of_type("AWS::Serverless::Function"):
+        env = template.function_environment(function_id)
+        if "MAX_REDRIVE_ATTEMPTS" not in env:
+            continue
+        attempts = env["MAX_REDRIVE_ATTEMPTS"]
+        if isinstance(attempts, Mapping):  # !Ref MaxRedriveAttempts: the parameter's default
+            attempts = template.body["Parameters"][attempts["Ref"]]["Default"]
+        for event in template.properties(function_id).get("Events", {}).values():
+            found = _RATE.fullmatch(str(event.get("Properties", {}).get("Schedule", "")))
+            if event.get("Type") == "Schedule" and found:
+                unit = found.group(2).rstrip("s")
+                return float(found.group(1)) * _UNIT_S[unit], int(attempts)
+    return None, 0
 
 
 def matches(pattern: Mapping[str, Any], event: Mapping[str, Any]) -> bool:

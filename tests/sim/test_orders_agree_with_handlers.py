@@ -1,0 +1,187 @@
+"""The simulator's actions are the step handlers' actions: on every status an order can be in,
+each action appends the same event types (or raises the same error) in both.
+
+Each order is walked to its status by the real handlers against moto, then one more action
+runs through the real handler and, on the same state, through ``pipeline.sim.orders.plan``.
+"""
+
+from __future__ import annotations
+
+import random
+from decimal import Decimal
+
+import pytest
+from aws_lambda_powertools.utilities.idempotency import DynamoDBPersistenceLayer
+from factories import make_factory, place_order, put_stock
+
+from pipeline.adapters.alerts import Alerts
+from pipeline.adapters.carrier import S3Carrier
+from pipeline.adapters.event_store import EventStore
+from pipeline.adapters.inventory import InventoryStore
+from pipeline.adapters.notifier import SnsNotifier
+from pipeline.adapters.payment_gateway import FakePaymentGateway
+from pipeline.domain.errors import PipelineError
+from pipeline.domain.order import Order
+from pipeline.handlers import inventory, notification, payment, shipping
+from pipeline.handlers.step_request import StepRequest
+from pipeline.sim.orders import SimOrder, plan
+
+ERROR = {"Error": "States.TaskFailed", "Cause": "simulated"}
+# How an order reaches each status, as the state machines would drive it.
+PATHS = {
+    "placed": [],
+    "authorized": [("payment", "authorize")],
+    "captured": [("payment", "authorize"), ("payment", "capture")],
+    "reserved": [("payment", "authorize"), ("payment", "capture"), ("inventory", "reserve")],
+    "labelled": [
+        ("payment", "authorize"),
+        ("payment", "capture"),
+        ("inventory", "reserve"),
+        ("shipping", "create_label"),
+    ],
+    "confirmed": [
+        ("payment", "authorize"),
+        ("payment", "capture"),
+        ("inventory", "reserve"),
+        ("shipping", "create_label"),
+        ("shipping", "confirm"),
+    ],
+    "reservation-failed": [
+        ("payment", "authorize"),
+        ("payment", "capture"),
+        ("inventory", "record_reservation_failure"),
+    ],
+    "refunded-cancelled": [
+        ("payment", "authorize"),
+        ("payment", "capture"),
+        ("inventory", "record_reservation_failure"),
+        ("payment", "refund"),
+    ],
+    "label-failed": [
+        ("payment", "authorize"),
+        ("payment", "capture"),
+        ("inventory", "reserve"),
+        ("shipping", "record_label_failure"),
+    ],
+    "declined": [("payment", "record_decline")],
+}
+ACTIONS = [
+    ("payment", "authorize", None),
+    ("payment", "capture", None),
+    ("payment", "record_decline", None),
+    ("payment", "record_payment_failure", None),
+    ("payment", "refund", None),
+    ("payment", "record_compensation_failure", None),
+    ("inventory", "reserve", None),
+    ("inventory", "record_reservation_failure", None),
+    ("inventory", "release", None),
+    ("inventory", "ship", None),
+    ("inventory", "record_compensation_failure", None),
+    ("shipping", "create_label", None),
+    ("shipping", "confirm", None),
+    ("shipping", "record_label_failure", None),
+    ("notification", "notify", "OrderConfirmed"),
+    ("notification", "notify", "OrderCancelled"),
+]
+MODULES = {
+    "payment": payment,
+    "inventory": inventory,
+    "shipping": shipping,
+    "notification": notification,
+}
+
+
+@pytest.fixture
+def handlers(aws, stack):
+    dynamodb = aws.client("dynamodb")
+    store = EventStore(dynamodb, stack.ref("EventsTable"))
+    alerts = Alerts(aws.client("sns"), stack.ref("AlertsTopic"))
+    put_stock(dynamodb, stack.ref("InventoryTable"), "SKU-1", 1_000)
+    deps = {
+        "payment": payment.PaymentDeps(
+            store, FakePaymentGateway(rng=random.Random(1)), alerts, make_factory("pay")
+        ),
+        "inventory": inventory.InventoryDeps(
+            store,
+            InventoryStore(dynamodb, stack.ref("InventoryTable")),
+            alerts,
+            make_factory("inv"),
+        ),
+        "shipping": shipping.ShippingDeps(
+            store, S3Carrier(aws.client("s3"), stack.ref("LabelsBucket")), make_factory("shp")
+        ),
+        "notification": notification.NotificationDeps(
+            store,
+            SnsNotifier(aws.client("sns"), stack.ref("CustomerNotificationsTopic")),
+            DynamoDBPersistenceLayer(
+                table_name=stack.ref("IdempotencyTable"), boto3_client=dynamodb
+            ),
+            make_factory("ntf"),
+        ),
+    }
+    yield store, deps
+
+
+def run(deps, module: str, action: str, order_id: str, kind: str | None) -> str | None:
+    """The real handler's action; the error's name if it raised one."""
+    request = StepRequest(
+        action=action,
+        order_id=order_id,
+        causation_id="evt-1",
+        correlation_id="corr-1",
+        error=ERROR if action.startswith("record_") else None,
+        kind=kind,
+    )
+    try:
+        MODULES[module].ACTIONS[action](request, deps[module])
+    except PipelineError as error:
+        return error.name
+    return None
+
+
+def as_sim(order: Order) -> SimOrder:
+    cents = lambda amount: int(amount * 100)  # noqa: E731
+    lines = tuple((line.sku, line.quantity, cents(line.unit_price)) for line in order.lines)
+    sim = SimOrder(1, 1, lines, cents(order.total), 0.0)
+    sim.status, sim.version = order.status, order.version
+    sim.applied, sim.notified = set(order.applied), set(order.notified)
+    sim.captured, sim.refunded = cents(order.captured), cents(order.refunded)
+    sim.authorized = order.payment_id is not None
+    return sim
+
+
+def test_every_action_on_every_status_agrees_with_the_handlers(handlers):
+    store, deps = handlers
+    disagreements, checked = [], 0
+    for path_name, path in PATHS.items():
+        for module, action, kind in ACTIONS:
+            order_id = f"{path_name}-{module}-{action}-{kind or 'x'}"
+            place_order(store, order_id=order_id, lines=(("SKU-1", 2, "10.00"),))
+            for step_module, step_action in path:
+                assert run(deps, step_module, step_action, order_id, None) is None, (
+                    path_name,
+                    step_action,
+                )
+            before = store.load_order(order_id)
+            expected = plan(as_sim(before), action, kind)
+            error = run(deps, module, action, order_id, kind)
+            appended = tuple(e.type for e in store.load(order_id)[before.version :])
+            sim = (expected.error, () if expected.duplicate else expected.events)
+            real = (error, appended if error is None else ())
+            checked += 1
+            if sim != real:
+                disagreements.append(f"{path_name} + {action}({kind}): sim {sim}, handlers {real}")
+    assert checked == len(PATHS) * len(ACTIONS)
+    assert not disagreements, "\n".join(disagreements)
+
+
+def test_money_amounts_follow_the_handlers(handlers):
+    """Refund returns what was captured, once; the sim keeps cents exactly."""
+    store, deps = handlers
+    place_order(store, order_id="money", lines=(("SKU-1", 3, "19.99"),))
+    for module, action in PATHS["reservation-failed"]:
+        run(deps, module, action, "money", None)
+    order = store.load_order("money")
+    sim = as_sim(order)
+    assert sim.captured == 5997 and order.captured == Decimal("59.97")
+    assert plan(sim, "refund").events == ("PaymentRefunded", "OrderCancelled")
