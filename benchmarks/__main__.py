@@ -32,6 +32,9 @@ def main() -> None:
 
     for name, run, repeats in core.BENCHMARKS:
         measure(name, run, repeats)
+    from benchmarks import simulator
+
+    simulator.report()
 
 
 if __name__ == "__main__":

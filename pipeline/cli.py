@@ -6,6 +6,8 @@ import argparse
 import sys
 
 from pipeline.local.faults import SCENARIOS
+from pipeline.sim.regions import PROFILES, QUOTA_NAMES
+from pipeline.sim.run import WORKLOADS
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -29,7 +31,36 @@ def main(argv: list[str] | None = None) -> int:
         help="run waits, backoffs and schedules on the wall clock sped up N times (e.g. 60); "
         "'virtual' (the default) jumps time and is reproducible for a seed",
     )
+    simulate = commands.add_parser(
+        "simulate", help="simulate the pipeline at scale on SimPy time (no AWS, no moto)"
+    )
+    simulate.add_argument("--scenario", default="default", choices=sorted(SCENARIOS))
+    simulate.add_argument("--rate", type=_rate, default=10_000.0, metavar="N/min|N/s")
+    simulate.add_argument("--duration", type=_duration, default=3_600.0, metavar="1h|30m|90s")
+    simulate.add_argument("--seed", type=int, default=0)
+    simulate.add_argument("--workload", default="constant", choices=WORKLOADS)
+    simulate.add_argument("--region", default="large", choices=sorted(PROFILES))
+    simulate.add_argument(
+        "--workflow-type", choices=["STANDARD", "EXPRESS"], help="override every machine's"
+    )
+    simulate.add_argument(
+        "--reserved-concurrency",
+        type=int,
+        help="override every function's reserved concurrency (template: 50; 0: none)",
+    )
+    simulate.add_argument("--account-concurrency", type=int, help="the account's Lambda limit")
+    simulate.add_argument(
+        "--quota",
+        action="append",
+        default=[],
+        metavar="NAME=RATE[/BURST]",
+        help="override a region quota, e.g. sfn_start_execution=1500/5000 (repeatable)",
+    )
+    simulate.add_argument("--lake", metavar="DIR", help="write the audit events as Parquet here")
+    simulate.add_argument("--json", metavar="FILE", help="write the summary as JSON here")
     args = parser.parse_args(argv)
+    if args.command == "simulate":
+        return _simulate(args)
     if args.command == "demo":
         from pipeline.demo import run_demo
 
@@ -56,6 +87,93 @@ def main(argv: list[str] | None = None) -> int:
         )
         return 0 if ok else 1
     return 2
+
+
+def _simulate(args: argparse.Namespace) -> int:
+    import json
+
+    from pipeline.sim.run import RunSpec, simulate
+    from pipeline.sim.summary import render
+
+    spec = RunSpec(
+        rate_per_min=args.rate,
+        duration_s=args.duration,
+        seed=args.seed,
+        scenario=args.scenario,
+        workload=args.workload,
+        region=args.region,
+        workflow_type=args.workflow_type,
+        reserved_concurrency=args.reserved_concurrency,
+        account_concurrency=args.account_concurrency,
+        quotas=dict(_quota(q) for q in args.quota),
+        lake_dir=args.lake,
+    )
+    print(
+        f"simulating {args.rate:,.0f} orders/min for {args.duration:,.0f} s, scenario "
+        f"{args.scenario!r}, seed {args.seed}",
+        flush=True,
+    )
+    summary = simulate(spec, progress=_progress_bar(sys.stderr))
+    print(file=sys.stderr)
+    print(render(summary))
+    if args.json:
+        with open(args.json, "w") as out:
+            json.dump(summary, out, indent=2, default=str)
+    ok = summary["invariants"]["money_mismatches"] == 0 and summary["invariants"]["stock_conserved"]
+    return 0 if ok else 1
+
+
+def _progress_bar(stream):
+    """A bar over the arrival window, redrawn only when it moves (then the drain)."""
+    shown: list[int] = []
+
+    def show(done: float) -> None:
+        percent = int(done * 100)
+        if shown and shown[-1] == percent:
+            return
+        shown.append(percent)
+        filled = percent * 30 // 100
+        tail = "  draining in-flight orders" if percent >= 100 else ""
+        stream.write(f"\r[{'#' * filled}{'.' * (30 - filled)}] {percent:3d}%{tail}")
+        stream.flush()
+
+    return show
+
+
+def _rate(text: str) -> float:
+    """Orders per minute from ``10000/min``, ``150/s`` or a bare number (per minute)."""
+    number, _, unit = text.partition("/")
+    try:
+        value = float(number.replace(",", "").replace("_", ""))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a rate like 10000/min, got {text!r}") from None
+    per = {"": 1.0, "min": 1.0, "s": 60.0, "sec": 60.0, "h": 1 / 60}.get(unit)
+    if per is None or value <= 0:
+        raise argparse.ArgumentTypeError(f"expected a positive rate per min or s, got {text!r}")
+    return value * per
+
+
+def _duration(text: str) -> float:
+    """Seconds from ``1h``, ``30m``, ``90s`` or a bare number of seconds."""
+    scale = {"h": 3600.0, "m": 60.0, "s": 1.0}.get(text[-1:])
+    try:
+        value = float(text[:-1] if scale else text) * (scale or 1.0)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a duration like 1h, got {text!r}") from None
+    if value <= 0:
+        raise argparse.ArgumentTypeError("the duration must be positive")
+    return value
+
+
+def _quota(text: str) -> tuple[str, tuple[float, float]]:
+    name, _, value = text.partition("=")
+    rate, _, burst = value.partition("/")
+    if name not in QUOTA_NAMES:
+        raise SystemExit(f"--quota: unknown quota {name!r}; choose from {sorted(QUOTA_NAMES)}")
+    try:
+        return name, (float(rate), float(burst or rate))
+    except ValueError:
+        raise SystemExit(f"--quota {text!r}: expected NAME=RATE[/BURST]") from None
 
 
 def _time_scale(text: str) -> float | None:

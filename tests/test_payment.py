@@ -15,6 +15,7 @@ from pipeline.adapters.event_store import EventStore
 from pipeline.adapters.payment_gateway import FakeGatewayRates, FakePaymentGateway
 from pipeline.domain import events as ev
 from pipeline.domain.errors import (
+    ConcurrencyConflict,
     GatewayUnavailable,
     PaymentDeclined,
     RefundExceedsCapture,
@@ -224,3 +225,31 @@ def test_event_factory_cause_is_recorded(deps, lambda_context):
     assert authorized.correlation_id == "corr-1"
     assert authorized.causation_id == "evt-000001"
     assert CAUSE.correlation_id == "corr-1"
+
+
+def test_a_failure_recorded_late_never_voids_an_order_captured_meanwhile(deps, lambda_context):
+    """Found by the simulator under duplicate deliveries and throttling: one payment
+    execution gives up (its Catch records the failure) while a duplicate execution of the
+    same event captures. The failure step loaded the order before the capture; it must not
+    reverse the money of an order that goes on to be confirmed."""
+    place_order(deps.store)
+    call("authorize", lambda_context)
+    load = deps.store.load_order
+    raced: list[str] = []
+
+    def load_then_capture(order_id: str):
+        order = load(order_id)
+        if not raced:  # the duplicate execution captures right after this load
+            raced.append(order_id)
+            call("capture", lambda_context)
+        return order
+
+    deps.store.load_order = load_then_capture
+    with pytest.raises(ConcurrencyConflict):
+        call("record_payment_failure", lambda_context, error={"Error": "States.Timeout"})
+    deps.store.load_order = load
+    call("record_payment_failure", lambda_context, error={"Error": "States.Timeout"})  # retry
+    order = deps.store.load_order("order-1")
+    assert order.status == Status.PAYMENT_CAPTURED
+    assert deps.gateway.net_captured() == order.captured == Decimal("20.00")
+    assert [op for op, _ in deps.gateway.calls] == ["authorize", "capture"]

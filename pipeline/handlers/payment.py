@@ -125,16 +125,29 @@ def record_decline(request: StepRequest, deps: PaymentDeps) -> dict[str, Any]:
 
 
 def record_payment_failure(request: StepRequest, deps: PaymentDeps) -> dict[str, Any]:
-    """Authorize or capture failed for good: reverse whatever the gateway did, then cancel."""
+    """Authorize or capture failed for good: cancel the order, then reverse whatever the
+    gateway did. The cancellation comes first because its append is conditional on the
+    order's version: a duplicate execution whose capture succeeded meanwhile makes it fail
+    (ConcurrencyConflict, then a no-op), where voiding first would have reversed the money
+    of an order that goes on to be confirmed. A void interrupted after the append is
+    finished by the retry (the void is idempotent by its key)."""
     order = _load(request, deps)
-    if order.has("PaymentFailed") or order.is_terminal:
+    if order.has("PaymentFailed"):
+        _void(order, deps)
+        return outcome(order, duplicate=True)
+    if order.is_terminal:
         return outcome(order, duplicate=True)
     if not applies(order, Status.PLACED, Status.PAYMENT_AUTHORIZED):
         return skipped(order)
+    result = _cancel(order, request, deps, ev.PaymentFailed, "payment failed")
+    _void(order, deps)
+    return result
+
+
+def _void(order: Order, deps: PaymentDeps) -> None:
+    """Release the authorization; a capture whose response was lost is reversed too."""
     if order.payment_id:
-        # A capture may have gone through with its response lost: void reverses it too.
         deps.gateway.void(f"{order.order_id}:void", order.payment_id)
-    return _cancel(order, request, deps, ev.PaymentFailed, "payment failed")
 
 
 def refund(request: StepRequest, deps: PaymentDeps) -> dict[str, Any]:

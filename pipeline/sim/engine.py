@@ -80,10 +80,12 @@ class Catalogue:
         if hot and self.hot:
             return ((self.hot_sku(rng.randrange(self.hot)), 1, 4_999),)
         count = rng.randint(1, self.max_lines)
-        picked = {self.sku(rng.randrange(self.skus)) for _ in range(count)}
-        return tuple(
-            (sku, rng.randint(1, 3), 500 + 100 * (hash(sku) % 50)) for sku in sorted(picked)
-        )
+        picked = sorted({rng.randrange(self.skus) for _ in range(count)})
+        return tuple((self.sku(i), rng.randint(1, 3), self.price(i)) for i in picked)
+
+    def price(self, index: int) -> int:
+        """A regular SKU's unit price in cents: 5.00 to 54.00, fixed per SKU."""
+        return 500 + 100 * (index * 7919 % 50)
 
 
 @dataclass
@@ -434,6 +436,8 @@ class Simulation:
                 node = cache.after(node)
             else:
                 stats.executions[(machine_id, node.status, node.error)] += 1
+                if node.status != "SUCCEEDED":
+                    order.failed_executions += 1
                 if overhead:
                     yield env.timeout(overhead)
                 break
@@ -498,7 +502,7 @@ class Simulation:
             return OK
         if self.failures.dynamodb_fails():  # loading the order
             return "StoreUnavailable"
-        if decided.call:
+        if decided.call and not decided.call_after:
             error = self._call(decided.call, order)
             if error:
                 return error
@@ -512,6 +516,9 @@ class Simulation:
             return "StoreUnavailable"
         if status_after(order, decided.events) is None:  # the order moved on since the load
             return "InvalidTransition"
+        if decided.call_after:  # append first, then the call (record_payment_failure's void)
+            self._append(order, decided.events, cause, None)
+            return (self._call(decided.call, order) if decided.call else None) or OK
         detail = _notification_kind(kind) if "CustomerNotified" in decided.events else None
         if "CompensationFailed" in decided.events:
             detail = COMPENSATION_STEP.get(function, "refund")

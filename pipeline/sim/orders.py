@@ -47,6 +47,7 @@ class SimOrder:
     last_hash: str | None = None
     last_event_id: str = ""
     in_flight: int = 0  # deliveries and executions still to come for this order
+    failed_executions: int = 0  # each raised the ExecutionsFailed alarm: operations know
     ended_at: float | None = None
     order_id: str = ""
 
@@ -67,13 +68,15 @@ class SimOrder:
 
 @dataclass(frozen=True, slots=True)
 class Plan:
-    """What an action does: append ``events`` after calling ``call`` (None: no dependency),
-    or fail with ``error``; ``duplicate`` when it finds its work done (nothing happens)."""
+    """What an action does: append ``events`` after calling ``call`` (None: no dependency;
+    ``call_after``: the call follows the append), or fail with ``error``; ``duplicate`` when
+    it finds its work done (nothing happens)."""
 
     events: tuple[str, ...] = ()
     call: str | None = None
     error: str | None = None
     duplicate: bool = False
+    call_after: bool = False
 
 
 DUPLICATE = Plan(duplicate=True)
@@ -96,7 +99,7 @@ def plan(order: SimOrder, action: str, kind: str | None = None) -> Plan:
     forbids fail with InvalidTransition after the call, as the store refuses the append."""
     decided = _plan(order, action, kind)
     if decided.events and status_after(order, decided.events) is None:
-        return Plan(call=decided.call, error="InvalidTransition")
+        return Plan(call=None if decided.call_after else decided.call, error="InvalidTransition")
     return decided
 
 
@@ -117,13 +120,15 @@ def _plan(order: SimOrder, action: str, kind: str | None) -> Plan:
             return DUPLICATE
         return Plan(("PaymentDeclined", "OrderCancelled"))
     if action == "record_payment_failure":
-        if has("PaymentFailed") or order.is_terminal:
+        void = "gateway.void" if order.authorized else None
+        if has("PaymentFailed"):
+            return Plan((), void, duplicate=void is None)  # finish a void cut short
+        if order.is_terminal:
             return DUPLICATE
-        call = "gateway.void" if order.authorized else None
         return _guarded(
             order,
             (S.PLACED, S.PAYMENT_AUTHORIZED),
-            Plan(("PaymentFailed", "OrderCancelled"), call),
+            Plan(("PaymentFailed", "OrderCancelled"), void, call_after=True),
         )
     if action == "refund":
         if has("PaymentRefunded") or order.status == S.CANCELLED:

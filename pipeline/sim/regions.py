@@ -75,3 +75,9 @@ PROFILES: dict[str, RegionProfile] = {
         eventbridge_invocations=Bucket(750, 750),
     ),
 }
+
+
+# The token-bucket quotas a run may override (``--quota NAME=RATE/BURST``).
+QUOTA_NAMES = frozenset(
+    name for name, kind in RegionProfile.__annotations__.items() if kind == "Bucket"
+)

@@ -48,7 +48,8 @@ class RunSpec:
     workload: str = "constant"
     region: str = "large"
     workflow_type: str | None = None  # STANDARD / EXPRESS for every machine; None: template's
-    reserved_concurrency: int | None = None  # every function's; None: the template's
+    reserved_concurrency: int | None = None  # every function's (0: none); None: template's
+    account_concurrency: int | None = None  # the account's Lambda limit; None: the region's
     quotas: dict[str, tuple[float, float]] = field(default_factory=dict)  # name -> (rate, burst)
     hot_share: float = 0.0
     catalogue: Catalogue = field(default_factory=Catalogue)
@@ -65,7 +66,7 @@ def build(
         topology = dataclasses.replace(
             topology,
             functions={
-                f: dataclasses.replace(fn, reserved_concurrency=spec.reserved_concurrency)
+                f: dataclasses.replace(fn, reserved_concurrency=spec.reserved_concurrency or None)
                 if fn.reserved_concurrency is None or fn.reserved_concurrency > 1
                 else fn
                 for f, fn in topology.functions.items()
@@ -74,6 +75,8 @@ def build(
     profile = PROFILES[spec.region]
     if spec.quotas:
         profile = profile.with_overrides(**{k: Bucket(*v) for k, v in spec.quotas.items()})
+    if spec.account_concurrency:
+        profile = profile.with_overrides(lambda_concurrency=spec.account_concurrency)
     config = SimConfig(
         workload(spec.workload, spec.rate_per_min / 60, spec.duration_s, spec.hot_share),
         spec.duration_s,

@@ -81,7 +81,8 @@ class Stats:
     compensated: int = 0
     confirmed_cents: int = 0
     gateway_net_cents: int = 0  # captured - refunded at the gateway, finished orders
-    money_mismatches: int = 0  # finished orders whose gateway balance disagrees with status
+    money_mismatches: int = 0  # finished orders whose gateway balance disagrees, unalarmed
+    alarmed_mismatches: int = 0  # the same, on orders with a failed execution (alarmed)
     side_effect_mismatches: int = 0  # stock not settled as the status says
     finished_orders: int = 0
     stuck: int = 0  # orders with nothing left in flight that never reached a terminal status
@@ -114,8 +115,13 @@ class Stats:
             money_ok, stock_ok = net == 0, order.stock in ("none", "released")
         else:
             money_ok = stock_ok = True  # COMPENSATION_FAILED or stuck: operations' to settle
-        self.money_mismatches += not money_ok
-        self.side_effect_mismatches += not stock_ok
+        if money_ok and stock_ok:
+            return
+        if order.failed_executions:
+            self.alarmed_mismatches += 1  # visible: ExecutionsFailed alarmed for this order
+        else:
+            self.money_mismatches += not money_ok
+            self.side_effect_mismatches += not stock_ok
 
     @property
     def compensation_rate(self) -> float:

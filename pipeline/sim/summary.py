@@ -154,6 +154,7 @@ def summarize(sim: Simulation, wall_s: float | None = None) -> dict[str, Any]:
         "duplicate_steps": stats.duplicate_steps,
         "invariants": {
             "money_mismatches": stats.money_mismatches,
+            "alarmed_mismatches": stats.alarmed_mismatches,
             "side_effect_mismatches": stats.side_effect_mismatches,
             "stock_conserved": stats.stock_conserved,
             "confirmed_total": f"{stats.confirmed_cents / 100:.2f}",
@@ -205,8 +206,9 @@ def render(summary: dict[str, Any]) -> str:
         f"redriven, {dlq['parked']:,} parked; age p50 {fmt(dlq['age_p50_s'])} s",
         f"duplicates delivered: {summary['duplicates_delivered']:,} "
         f"(steps that found their work done: {summary['duplicate_steps']:,})",
-        f"invariants: money mismatches {inv['money_mismatches']}, side-effect mismatches "
-        f"{inv['side_effect_mismatches']}, stock conserved {inv['stock_conserved']}; "
+        f"invariants: silent money mismatches {inv['money_mismatches']}, silent side-effect "
+        f"mismatches {inv['side_effect_mismatches']}, stock conserved {inv['stock_conserved']}; "
+        f"orders left unsettled with a failed (alarmed) execution: {inv['alarmed_mismatches']}; "
         f"confirmed {inv['confirmed_total']} = gateway net {inv['gateway_net']}",
         f"cost per 1,000 orders: ${summary['cost_per_1000_orders_usd']} "
         f"(prices {summary['prices_as_of']})",
