@@ -292,7 +292,7 @@ class Simulation:
             return {"reason": f"{kind or event_type} (simulated)"}
         return {}
 
-    def _routes_for(self, event_type: str, order: SimOrder) -> list[RuleTarget]:
+    def _routes_for(self, event_type: str) -> list[RuleTarget]:
         routes = self._routes.get(event_type)
         if routes is None:
             event = {"source": SOURCE, "detail-type": event_type, "detail": {}}
@@ -313,7 +313,7 @@ class Simulation:
                 attempt + 1,
             )
             return
-        for route in self._routes_for(event_type, order):
+        for route in self._routes_for(event_type):
             order.in_flight += 1
             self._later(
                 self._sample("eventbridge_delivery"),

@@ -14,7 +14,6 @@ if TYPE_CHECKING:
 
 # Firehose bills each record rounded up to 5 KB; an audit row is well under that.
 FIREHOSE_RECORD_KB = 5
-PARQUET_BYTES_PER_ROW = 300  # about, after SNAPPY (measured on the local lake)
 
 
 def quota_use(sim: Simulation) -> list[dict[str, Any]]:
