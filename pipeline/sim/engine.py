@@ -146,7 +146,6 @@ class Simulation:
         }
         self._routes: dict[str, list[RuleTarget]] = {}
         self.dlq: list[tuple[RuleTarget, SimOrder, str, str, float, int]] = []
-        self.poisoned: set[int] = set()
         self._next_order = 0
 
     # -- running ---------------------------------------------------------------------------
@@ -217,7 +216,7 @@ class Simulation:
         self.stats.accepted += 1
         self.stats.units["dynamodb_wru"] += 2 * 2  # the outbox: order row + event, transactional
         if self.failures.chance(self.failures.poison_share):
-            self.poisoned.add(order.number)
+            order.poisoned = True
         self._append(order, ("OrderPlaced",), None, None)
 
     # -- events: store, stream, bus --------------------------------------------------------
@@ -464,8 +463,8 @@ class Simulation:
         if cold is None:
             stats.throttles[f"lambda:{function}"] += 1
             return "Lambda.TooManyRequestsException"
-        kind = node.payload.get("kind") if isinstance(node.payload, dict) else None
-        decided = plan(order, action, _notification_kind(kind))
+        kind = _notification_kind(node.payload)
+        decided = plan(order, action, kind)
         version = order.version
         latency = (
             self._sample("lambda_cold" if cold else "lambda_warm")
@@ -481,7 +480,7 @@ class Simulation:
         self.fleet.release(function)
         self._bill_lambda(function, latency)
         stats.units["dynamodb_rru"] += 1
-        if order.number in self.poisoned:
+        if order.poisoned:
             outcome = "ValidationFailed"
         else:
             outcome = self._act(order, decided, version, function, kind, cause)
@@ -494,7 +493,13 @@ class Simulation:
         return outcome
 
     def _act(
-        self, order: SimOrder, decided: Plan, version: int, function: str, kind: Any, cause: str
+        self,
+        order: SimOrder,
+        decided: Plan,
+        version: int,
+        function: str,
+        kind: str | None,
+        cause: str,
     ) -> str:
         """Carry out a planned action at the end of its task: call, then append."""
         if decided.duplicate:
@@ -519,7 +524,7 @@ class Simulation:
         if decided.call_after:  # append first, then the call (record_payment_failure's void)
             self._append(order, decided.events, cause, None)
             return (self._call(decided.call, order) if decided.call else None) or OK
-        detail = _notification_kind(kind) if "CustomerNotified" in decided.events else None
+        detail = kind if "CustomerNotified" in decided.events else None
         if "CompensationFailed" in decided.events:
             detail = COMPENSATION_STEP.get(function, "refund")
         if "InventoryReservationFailed" in decided.events:
@@ -602,7 +607,6 @@ class Simulation:
         if order.in_flight == 0:
             self.stats.finished(order)
             del self.orders[order.number]
-            self.poisoned.discard(order.number)
 
     def _settle_books(self) -> None:
         """Stock and money over the whole run, for the invariants in the summary."""
@@ -645,5 +649,7 @@ def _envelope(event_type: str) -> dict[str, Any]:
     }
 
 
-def _notification_kind(kind: Any) -> str | None:
+def _notification_kind(payload: Any) -> str | None:
+    """The ``kind`` a Notify task passes (the event type being notified), if any."""
+    kind = payload.get("kind") if isinstance(payload, dict) else None
     return kind if isinstance(kind, str) else None

@@ -47,6 +47,7 @@ class SimOrder:
     last_hash: str | None = None
     last_event_id: str = ""
     in_flight: int = 0  # deliveries and executions still to come for this order
+    poisoned: bool = False  # no handler can process its events (a poison message)
     failed_executions: int = 0  # each raised the ExecutionsFailed alarm: operations know
     ended_at: float | None = None
     order_id: str = ""
