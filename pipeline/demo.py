@@ -38,7 +38,7 @@ import pyarrow.parquet as pq
 
 from pipeline.adapters.dynamo import from_item, to_item
 from pipeline.asl import Execution, ExecutionRun, TaskFailed
-from pipeline.domain.order import ENDING_EVENTS, TERMINAL
+from pipeline.domain.order import COMPENSATION_STARTING_EVENTS, ENDING_EVENTS, TERMINAL
 from pipeline.handlers import audit_forwarder, payment, shipping
 from pipeline.local.clock import RuntimeClock, Scheduler, schedule_period, sdk_backoff_on
 from pipeline.local.deploy import Deployment, deploy
@@ -50,6 +50,7 @@ from pipeline.local.functions import handler_of, invoke
 from pipeline.local.http_api import LocalApi
 from pipeline.local.provision import Stack
 from pipeline.local.stream_mapping import MappingConfig, StreamMapping
+from pipeline.seeds import stream_seed
 from pipeline.template import Template
 
 HOT_SKU_SHARE = 0.1  # of orders that ask for the limited SKU: they contend for its stock
@@ -98,6 +99,8 @@ class DemoReport:
     initial_stock: dict[str, int] = field(default_factory=dict)
     money_in_flight: Decimal = Decimal("0")  # captured - refunded of unfinished orders
     unfinished: list[str] = field(default_factory=list)  # "order_id STATUS"
+    # per order: "compensated" (0/1), "retries:Machine.State", "dead_lettered" (validation)
+    per_order: dict[str, Counter[str]] = field(default_factory=dict)
 
     def latency_percentile(self, q: float) -> float:
         """Nearest-rank percentile of order latency (0 when no order finished)."""
@@ -149,6 +152,7 @@ class ScriptedChoreography:
         self.remediation_period = schedule_period(template, "DlqRemediationFunction")
         self.next_remediation = self.remediation_period
         self.remediation: Counter[str] = Counter()
+        self._fed = True  # the stream had records the rule queues and audit may not have had
         config = MappingConfig.from_template(template, "StreamProcessorFunction")
         self.stream = StreamMapping(
             config,
@@ -161,7 +165,7 @@ class ScriptedChoreography:
 
     def connect_rules(self, knobs: Mapping[str, str], seed: int = 0) -> None:
         """Route the template's rules to their state machines (delivery with retry and DLQ)."""
-        faults = random.Random(seed)
+        faults = random.Random(stream_seed(seed, "faults"))
         start_throttle = float(knobs.get("FAKE_START_THROTTLE_RATE", "0"))
         duplicate = float(knobs.get("FAKE_DUPLICATE_DELIVERY_RATE", "0"))
         self.lambda_throttle = float(knobs.get("FAKE_LAMBDA_THROTTLE_RATE", "0"))
@@ -242,14 +246,21 @@ class ScriptedChoreography:
         moved = 0
         if self.clock.now() >= self.next_remediation:
             moved += self.remediate()["received"]
-        moved += self.stream.poll() + self.delivery.pump()
+        relayed = self.stream.poll()
+        # Only the stream processor puts events on the bus, and it relays what the stream
+        # had: when it read nothing, the rule queues and the audit stream have nothing new
+        # (each is drained whenever it was fed), so this round skips their polls.
+        self._fed = self._fed or relayed > 0
+        if self._fed:
+            moved += relayed + self.delivery.pump()
         while self.pending:
             machine_id, event = self.pending.pop(0)
             self._execute(machine_id, event)
             moved += 1
         moved += self.scheduler.run_due()  # executions and deliveries whose wait is over
-        if self.audit is not None:
+        if self._fed and self.audit is not None:
             self.audit.poll()
+        self._fed = False
         return moved
 
     def run_until_quiet(self, max_rounds: int = 100_000) -> None:
@@ -333,11 +344,13 @@ def run_demo(
     faults: dict[str, str] | None = None,
     scenario: str = "default",
     time_scale: float | None = None,
+    hot_share: float = HOT_SKU_SHARE,
 ) -> DemoReport:
     """Place ``orders`` random orders and let the pipeline finish them; return the report.
 
     ``time_scale`` None runs every wait on virtual time (reproducible for a seed); a number
     runs them on the wall clock sped up that many times (see :mod:`pipeline.local.clock`).
+    ``hot_share`` of orders also want the hot SKU, whose few units they contend for.
 
     Handlers log structured JSON and EMF metrics to stdout as they would in Lambda; unless
     ``verbose``, that output is swallowed so the report stays readable.
@@ -386,7 +399,10 @@ def run_demo(
                         }
                     ),
                 )
-            endpoint.throttle_dynamodb(float(knobs.get("FAKE_DYNAMODB_THROTTLE_RATE", "0")), seed)
+            endpoint.throttle_dynamodb(
+                float(knobs.get("FAKE_DYNAMODB_THROTTLE_RATE", "0")),
+                stream_seed(seed, "dynamodb-throttle"),
+            )
             clock = RuntimeClock(time_scale)
             # The carrier's outage window runs on the pipeline's clock, not the wall clock.
             shipping.wiring.configure(shipping.ShippingDeps.from_env(os.environ, now=clock.now))
@@ -397,12 +413,12 @@ def run_demo(
             started = time.perf_counter()
             try:
                 with (
-                    sdk_backoff_on(clock, random.Random(seed)),
+                    sdk_backoff_on(clock, random.Random(stream_seed(seed, "sdk-backoff"))),
                     LocalApi(template, lambda f: handler_of(template, f)) as api,
                 ):
                     say(f"Order API on {api.url} (HTTP, API Gateway proxy events).")
                     for n in range(orders):
-                        lines = order_lines(rng)
+                        lines = order_lines(rng, hot_share)
                         body = {"customer_id": f"cust-{rng.randint(1, 12):03d}", "lines": lines}
                         status = _post(f"{api.url}/orders", body, f"demo-key-{seed}-{n:05d}")
                         if status in (200, 201):
@@ -446,12 +462,13 @@ def initial_stock(orders: int) -> dict[str, int]:
     return {sku: stock if sku == hot else stock + 3 * orders for sku, _, _, stock in CATALOGUE}
 
 
-def order_lines(rng: random.Random) -> list[dict[str, Any]]:
-    """One to three regular SKUs, 1-3 units each; one order in ten also wants the hot SKU."""
+def order_lines(rng: random.Random, hot_share: float = HOT_SKU_SHARE) -> list[dict[str, Any]]:
+    """One to three regular SKUs, 1-3 units each; ``hot_share`` of orders also want the hot
+    SKU."""
     hot = CATALOGUE[2]
     regular = [item for item in CATALOGUE if item is not hot]
     picked = rng.sample(regular, rng.randint(1, 3))
-    if rng.random() < HOT_SKU_SHARE:
+    if rng.random() < hot_share:
         picked.append(hot)
     return [{"sku": sku, "quantity": rng.randint(1, 3)} for sku, *_ in picked]
 
@@ -555,12 +572,28 @@ def _fill_report(report, choreography, dynamodb, stack, session, url) -> None:
     report.duplicate_deliveries = choreography.duplicates
     report.remediation = dict(choreography.remediation)
     report.dead_lettered = choreography.delivery.dead_lettered
+    report.per_order = _per_order(orders, events, choreography)
     sqs = session.client("sqs", endpoint_url=url)
     for queue_id, _ in choreography.template.of_type("AWS::SQS::Queue"):
         attributes = sqs.get_queue_attributes(
             QueueUrl=stack.ref(queue_id), AttributeNames=["ApproximateNumberOfMessages"]
         )["Attributes"]
         report.dlq_depth[queue_id] = int(attributes["ApproximateNumberOfMessages"])
+
+
+def _per_order(orders, events, choreography) -> dict[str, Counter[str]]:
+    """What each order went through, by the names the simulator counts (``PerOrder``)."""
+    per_order = {o["order_id"]: Counter() for o in orders}
+    for e in events:
+        if e["event_type"] in COMPENSATION_STARTING_EVENTS and e["order_id"] in per_order:
+            per_order[e["order_id"]]["compensated"] = 1
+    for machine, walk in choreography.walks:
+        order_id = walk.history[0]["executionStartedEventDetails"]["input"]["detail"]["order_id"]
+        for state, count in walk.retries_by_state().items():
+            per_order[order_id][f"retries:{machine}.{state}"] += count
+    for order_id, count in choreography.delivery.dead_lettered_orders.items():
+        per_order[order_id]["dead_lettered"] += count
+    return per_order
 
 
 def _latencies(events: list[dict[str, Any]]) -> list[float]:

@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import random
 import uuid
+from collections import Counter
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -55,6 +56,20 @@ class Execution:
     def retries(self) -> int:
         """Task attempts beyond the first of each state entry."""
         return self.count("TaskScheduled") - self.count("TaskStateEntered")
+
+    def retries_by_state(self) -> Counter[str]:
+        """Task attempts beyond the first of each entry, per Task state name."""
+        counts: Counter[str] = Counter()
+        state, first = None, False
+        for event in self.history:
+            if event["type"] == "TaskStateEntered":
+                state, first = event["taskStateEnteredEventDetails"]["name"], True
+            elif event["type"] == "TaskScheduled":
+                if first:
+                    first = False
+                elif state is not None:
+                    counts[state] += 1
+        return counts
 
 
 def lambda_style_error(error: Exception) -> TaskFailed:

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import json
 import random
+from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -126,6 +127,7 @@ class Delivery:
     delivered: int = 0
     retries: int = 0
     dead_lettered: int = 0
+    dead_lettered_orders: Counter[str] = field(default_factory=Counter)  # by detail.order_id
 
     def connect(self) -> None:
         """Give each rule a stand-in queue as its target, so moto's pattern matching fills it:
@@ -217,3 +219,4 @@ class Delivery:
             },
         )
         self.dead_lettered += 1
+        self.dead_lettered_orders[str(event.get("detail", {}).get("order_id"))] += 1

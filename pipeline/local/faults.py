@@ -14,6 +14,8 @@ errors and the state machines' retries take over).
 
 from __future__ import annotations
 
+from pipeline.seeds import stream_seed
+
 SCENARIOS: dict[str, dict[str, str]] = {
     "none": {},
     "default": {
@@ -48,4 +50,8 @@ def scenario(name: str, seed: int) -> dict[str, str]:
     """The knobs of a named scenario, with every seeded component seeded from ``seed``."""
     if name not in SCENARIOS:
         raise ValueError(f"unknown scenario {name!r}; choose from {sorted(SCENARIOS)}")
-    return {**SCENARIOS[name], "FAKE_GATEWAY_SEED": str(seed), "FAKE_CARRIER_SEED": str(seed)}
+    return {
+        **SCENARIOS[name],
+        "FAKE_GATEWAY_SEED": str(stream_seed(seed, "gateway")),
+        "FAKE_CARRIER_SEED": str(stream_seed(seed, "carrier")),
+    }

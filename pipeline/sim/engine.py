@@ -27,6 +27,7 @@ import simpy
 
 from pipeline.domain.order import TERMINAL, TRANSITIONS
 from pipeline.local.event_delivery import retry_after
+from pipeline.seeds import stream_seed
 from pipeline.sim.concurrency import LambdaFleet
 from pipeline.sim.dynamodb import PartitionedTable, Stock
 from pipeline.sim.failures import FailureModel
@@ -97,6 +98,11 @@ class SimConfig:
     catalogue: Catalogue = field(default_factory=Catalogue)
     drain_s: float = 3_600.0  # after arrivals stop, run on until in-flight orders finish
     hops: dict[str, LogNormal] = field(default_factory=lambda: dict(HOPS))
+    # False: a handler loads the order when it starts and appends when it ends, so executions
+    # running at once on one order conflict (ConcurrencyConflict, retried), as in AWS. True:
+    # load and append happen at one instant, as in the local cloud, which runs one handler at
+    # a time (what the validation against it compares).
+    atomic_steps: bool = False
 
 
 class Simulation:
@@ -114,9 +120,9 @@ class Simulation:
         self.topology, self.config, self.failures = topology, config, failures
         self.profile, self.lake, self.progress = profile, lake, progress
         self.env = simpy.Environment()
-        self.rng = random.Random(config.seed)
-        self.arrival_rng = random.Random(config.seed + 1)
-        self._sample = HopSampler(config.hops, config.seed + 2)
+        self.rng = random.Random(stream_seed(config.seed, "jitter"))
+        self.arrival_rng = random.Random(stream_seed(config.seed, "arrivals"))
+        self._sample = HopSampler(config.hops, stream_seed(config.seed, "latency"))
         self.stats = Stats()
         self.orders: dict[int, SimOrder] = {}
         self.api = profile.api_gateway.make()
@@ -356,6 +362,7 @@ class Simulation:
         delay = retry_after(attempt, age, route.max_attempts, route.max_age_s, self.rng)
         if delay is None:
             stats.dead_lettered[route.rule_id] += 1
+            order.measure("dead_lettered")
             self.dlq.append((route, order, event_type, event_id, now, 0))
             return
         stats.delivery_retries[route.rule_id] += 1
@@ -429,6 +436,7 @@ class Simulation:
                 )
                 if node.reason == "retry":
                     stats.retries[(machine_id, node.state)] += 1
+                    order.measure(f"retries:{machine_id}.{node.state}")
                     if standard:
                         stats.units["sfn_standard_transitions"] += 1  # a retry is billed
                 yield env.timeout(seconds + overhead)
@@ -477,6 +485,8 @@ class Simulation:
         if decided.events:
             latency += self._sample("dynamodb")  # the append
         yield env.timeout(latency)
+        if self.config.atomic_steps:  # load, decide and append at one instant
+            decided, version = plan(order, action, kind), order.version
         self.fleet.release(function)
         self._bill_lambda(function, latency)
         stats.units["dynamodb_rru"] += 1

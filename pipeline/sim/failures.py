@@ -12,6 +12,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 from pipeline.local.faults import scenario
+from pipeline.seeds import stream_seed
 
 
 @dataclass(frozen=True)
@@ -64,7 +65,7 @@ class FailureModel:
     rng: random.Random = field(init=False)
 
     def __post_init__(self) -> None:
-        self.rng = random.Random(self.seed)
+        self.rng = random.Random(stream_seed(self.seed, "faults"))
 
     @classmethod
     def from_scenario(cls, name: str, seed: int = 0) -> FailureModel:

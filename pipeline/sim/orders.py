@@ -51,9 +51,16 @@ class SimOrder:
     failed_executions: int = 0  # each raised the ExecutionsFailed alarm: operations know
     ended_at: float | None = None
     order_id: str = ""
+    measures: dict[str, int] | None = None  # per-order counts for validation (PerOrder)
 
     def __post_init__(self) -> None:
         self.order_id = f"sim-{self.number:09d}"
+
+    def measure(self, name: str) -> None:
+        """Count one more of ``name`` for this order (a retry of a state, a dead letter)."""
+        if self.measures is None:
+            self.measures = {}
+        self.measures[name] = self.measures.get(name, 0) + 1
 
     @property
     def reservation_held(self) -> bool:

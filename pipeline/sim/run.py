@@ -55,6 +55,7 @@ class RunSpec:
     catalogue: Catalogue = field(default_factory=Catalogue)
     drain_s: float = 3_600.0
     lake_dir: str | None = None
+    atomic_steps: bool = False  # see SimConfig: True runs handlers one at a time per order
 
 
 def build(
@@ -84,6 +85,7 @@ def build(
         workflow_type=spec.workflow_type,
         catalogue=spec.catalogue,
         drain_s=spec.drain_s,
+        atomic_steps=spec.atomic_steps,
     )
     lake = None
     if spec.lake_dir:

@@ -6,12 +6,11 @@ from __future__ import annotations
 
 import math
 from collections import Counter
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from pipeline.domain.order import Status
-
-COMPENSATING_EVENTS = ("PaymentRefunded", "InventoryReleased")
+from pipeline.domain.order import COMPENSATION_STARTING_EVENTS, Status
 
 
 @dataclass
@@ -56,6 +55,34 @@ class LogHistogram:
 
 
 @dataclass
+class PerOrder:
+    """Per-order measures (retries of one state, dead-lettered deliveries, compensated 0/1)
+    as sums and sums of squares over every finished order: a mean and its standard error for
+    each, in constant memory. An order that never had a measure counts as 0 for it."""
+
+    n: int = 0
+    sums: Counter[str] = field(default_factory=Counter)
+    squares: Counter[str] = field(default_factory=Counter)
+
+    def add(self, values: Mapping[str, float]) -> None:
+        self.n += 1
+        for name, value in values.items():
+            self.sums[name] += value
+            self.squares[name] += value * value
+
+    def mean(self, name: str) -> float:
+        return self.sums[name] / self.n if self.n else 0.0
+
+    def stderr(self, name: str) -> float:
+        """Standard error of the mean (sample variance with n - 1)."""
+        if self.n < 2:
+            return math.inf
+        mean = self.mean(name)
+        variance = max(0.0, (self.squares[name] - self.n * mean * mean) / (self.n - 1))
+        return math.sqrt(variance / self.n)
+
+
+@dataclass
 class Stats:
     arrived: int = 0
     accepted: int = 0
@@ -77,6 +104,7 @@ class Stats:
     duplicate_steps: int = 0  # steps that found their work done
     injected_timeouts: int = 0
     latency: LogHistogram = field(default_factory=LogHistogram)  # placed -> terminal event
+    per_order: PerOrder = field(default_factory=PerOrder)
     by_status: Counter[str] = field(default_factory=Counter)  # of finished orders
     compensated: int = 0
     confirmed_cents: int = 0
@@ -104,8 +132,9 @@ class Stats:
         self.by_status[str(status)] += 1
         if not order.is_terminal:
             self.stuck += 1
-        if any(e in order.applied for e in COMPENSATING_EVENTS):
-            self.compensated += 1
+        compensated = not order.applied.isdisjoint(COMPENSATION_STARTING_EVENTS)
+        self.compensated += compensated
+        self.per_order.add({"compensated": compensated, **(order.measures or {})})
         net = order.gateway_captured - order.gateway_refunded
         self.gateway_net_cents += net
         if status == Status.CONFIRMED:

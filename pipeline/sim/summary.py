@@ -208,7 +208,9 @@ def render(summary: dict[str, Any]) -> str:
         f"invariants: silent money mismatches {inv['money_mismatches']}, silent side-effect "
         f"mismatches {inv['side_effect_mismatches']}, stock conserved {inv['stock_conserved']}; "
         f"orders left unsettled with a failed (alarmed) execution: {inv['alarmed_mismatches']}; "
-        f"confirmed {inv['confirmed_total']} = gateway net {inv['gateway_net']}",
+        f"confirmed {inv['confirmed_total']} "
+        f"{'=' if inv['confirmed_total'] == inv['gateway_net'] else '!='} gateway net "
+        f"{inv['gateway_net']} (finished orders; a difference is held by unsettled ones)",
         f"cost per 1,000 orders: ${summary['cost_per_1000_orders_usd']} "
         f"(prices {summary['prices_as_of']})",
         "quota use (mean demand / limit; the first to reach 100% binds):",
