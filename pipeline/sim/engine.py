@@ -16,15 +16,19 @@ machines, Retry/Catch and function settings all come from ``infra/``.
 
 from __future__ import annotations
 
+import dataclasses
 import math
 import random
 from collections import Counter
 from collections.abc import Callable, Generator, Iterator
 from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import simpy
+from simpy.core import NORMAL
 
+from pipeline.asl import ExecutionRun, Invoke, TaskFailed
 from pipeline.domain.order import TERMINAL, TRANSITIONS
 from pipeline.local.event_delivery import retry_after
 from pipeline.seeds import stream_seed
@@ -35,16 +39,26 @@ from pipeline.sim.lake import SimLake, money
 from pipeline.sim.latency import HOPS, HopSampler, LogNormal
 from pipeline.sim.orders import COMPENSATION_STEP, Plan, SimOrder, plan, status_after
 from pipeline.sim.regions import RegionProfile
-from pipeline.sim.replay import OK, Node, PathCache
+from pipeline.sim.replay import OK, SUCCESS_RESULT, Node, PathCache, replayable
 from pipeline.sim.stats import Stats
 from pipeline.sim.topology import RuleTarget, SimMachine, Topology, matches
 from pipeline.sim.workloads import Workload
 
 SOURCE = "order-pipeline"
+EPOCH = datetime(2026, 1, 1, tzinfo=UTC)  # simulated time zero, for interpreted executions
 STANDARD, EXPRESS = "STANDARD", "EXPRESS"
 EXPRESS_MAX_S = 300.0  # an Express execution runs at most 5 minutes
 PUT_EVENTS_RETRY_S = 1.0  # the stream processor's batch comes back after a throttled PutEvents
 SDK_BACKOFF_S = 0.05  # botocore's first backoff between throttled DynamoDB attempts (about)
+# Hops always spent one after another, drawn as one sum: an API request (gateway, the order
+# API's invoke, its CPU, the outbox write) and a task's handler up to its dependency call
+# (invoke, CPU, loading the order's events).
+COMPOUND_HOPS = {
+    "api_warm": ("api_gateway", "lambda_warm", "handler_cpu", "dynamodb"),
+    "api_cold": ("api_gateway", "lambda_cold", "handler_cpu", "dynamodb"),
+    "task_warm": ("lambda_warm", "handler_cpu", "dynamodb"),
+    "task_cold": ("lambda_cold", "handler_cpu", "dynamodb"),
+}
 # The dependency call an action makes, and the latency hop it spends.
 CALL_HOPS = {
     "gateway": "payment_gateway",
@@ -52,6 +66,40 @@ CALL_HOPS = {
     "notifier": "sns_publish",
     "alerts": "sns_publish",
 }
+
+
+class _Due(simpy.Event):
+    """A timeout that calls ``then(*args)`` when it is due: the simulator's one kind of
+    scheduled step (a SimPy event; no process or closure per step)."""
+
+    def __init__(
+        self, env: simpy.Environment, delay: float, then: Callable[..., None], args: tuple
+    ) -> None:
+        self.env = env
+        self.callbacks = [_call_due]
+        self._value = None
+        self._ok = True
+        self.then, self.args = then, args
+        env.schedule(self, NORMAL, delay)
+
+
+def _call_due(event: _Due) -> None:
+    event.then(*event.args)
+
+
+class _Execution:
+    """One execution under way: the order, its machine, where on its path it is."""
+
+    __slots__ = ("cache", "cause", "machine", "node", "order", "standard", "started", "waiter")
+
+    def __init__(
+        self, order: SimOrder, machine: SimMachine, standard: bool, cause: int, started: float
+    ) -> None:
+        self.order, self.machine, self.standard = order, machine, standard
+        self.cause, self.started = cause, started
+        self.cache: PathCache | None = None  # None: the interpreter runs it step by step
+        self.node: Node | None = None
+        self.waiter: simpy.Event | None = None  # the interpreted execution waits on this
 
 
 @dataclass(frozen=True)
@@ -70,6 +118,12 @@ class Catalogue:
 
     def hot_sku(self, index: int) -> str:
         return f"HOT-{index:03d}"
+
+    def share(self, count: int) -> Catalogue:
+        """One of ``count`` shards' catalogue: the same SKUs, each with its share of stock."""
+        return dataclasses.replace(
+            self, stock=-(-self.stock // count), hot_stock=-(-self.hot_stock // count)
+        )
 
     def initial_stock(self) -> dict[str, int]:
         stock = {self.sku(i): self.stock for i in range(self.skus)}
@@ -103,6 +157,7 @@ class SimConfig:
     # load and append happen at one instant, as in the local cloud, which runs one handler at
     # a time (what the validation against it compares).
     atomic_steps: bool = False
+    order_numbers: tuple[int, int] = (1, 1)  # the first order number and the step (shards)
 
 
 class Simulation:
@@ -122,7 +177,9 @@ class Simulation:
         self.env = simpy.Environment()
         self.rng = random.Random(stream_seed(config.seed, "jitter"))
         self.arrival_rng = random.Random(stream_seed(config.seed, "arrivals"))
-        self._sample = HopSampler(config.hops, stream_seed(config.seed, "latency"))
+        self._sample = HopSampler(
+            config.hops, stream_seed(config.seed, "latency"), sums=COMPOUND_HOPS
+        )
         self.stats = Stats()
         self.orders: dict[int, SimOrder] = {}
         self.api = profile.api_gateway.make()
@@ -150,9 +207,13 @@ class Simulation:
             )
             for m, machine in topology.machines.items()
         }
+        # Machines whose path can depend on time or context run through the interpreter.
+        self._interpreted_machines = {
+            m for m, machine in topology.machines.items() if not replayable(machine.definition)
+        }
         self._routes: dict[str, list[RuleTarget]] = {}
         self.dlq: list[tuple[RuleTarget, SimOrder, str, str, float, int]] = []
-        self._next_order = 0
+        self._next_order, self._order_step = config.order_numbers
 
     # -- running ---------------------------------------------------------------------------
 
@@ -187,7 +248,7 @@ class Simulation:
             self._arrive(self.config.catalogue.lines(rng, hot), rng.randrange(1_000_000))
 
     def _later(self, delay: float, then: Callable[..., None], *args: Any) -> None:
-        self.env.timeout(delay).callbacks.append(lambda _event: then(*args))
+        _Due(self.env, delay, then, args)
 
     # -- the API ---------------------------------------------------------------------------
 
@@ -204,65 +265,71 @@ class Simulation:
             stats.throttles["lambda:OrderApiFunction"] += 1
             stats.rejected += 1
             return
-        latency = (
-            self._sample("api_gateway")
-            + self._sample("lambda_cold" if cold else "lambda_warm")
-            + self._sample("handler_cpu")
-            + self._sample("dynamodb")
-        )
+        latency = self._sample("api_cold" if cold else "api_warm")
         self._bill_lambda("OrderApiFunction", latency)
         self._later(latency, self._placed, lines, customer, latency)
 
     def _placed(self, lines: tuple[tuple[str, int, int], ...], customer: int, latency: float):
         self.fleet.release("OrderApiFunction")
-        self._next_order += 1
+        number = self._next_order
+        self._next_order += self._order_step
         total = sum(q * price for _, q, price in lines)
-        order = SimOrder(self._next_order, customer, lines, total, self.env.now - latency)
+        order = SimOrder(number, customer, lines, total, self.env.now - latency)
         self.orders[order.number] = order
         self.stats.accepted += 1
         self.stats.units["dynamodb_wru"] += 2 * 2  # the outbox: order row + event, transactional
-        if self.failures.chance(self.failures.poison_share):
+        if self.failures.is_poison():
             order.poisoned = True
         self._append(order, ("OrderPlaced",), None, None)
 
     # -- events: store, stream, bus --------------------------------------------------------
 
     def _append(
-        self, order: SimOrder, events: tuple[str, ...], cause: str | None, kind: str | None
+        self, order: SimOrder, events: tuple[str, ...], cause: int | None, kind: str | None
     ) -> None:
-        now, stats = self.env.now, self.stats
+        """Append ``events`` to the order's stream (``cause``: the version of the event that
+        led to them); each then travels the stream to the bus."""
+        now, stats, lake = self.env.now, self.stats, self.lake
+        refund = 0
         for event_type in events:
             order.status = TRANSITIONS[(order.status, event_type)]
             order.version += 1
             order.applied.add(event_type)
-            fields = self._effects(order, event_type, kind)
-            event_id = f"{order.order_id}-{order.version:03d}"
-            if self.lake is not None:
-                order.last_hash = self.lake.add(
+            if event_type == "PaymentCaptured":
+                order.captured = order.total
+            elif event_type == "PaymentRefunded":
+                refund = order.captured - order.refunded
+                order.refunded += refund
+            elif event_type == "CustomerNotified":
+                order.notified.add(kind or "")
+            if lake is not None:
+                order.last_hash = lake.add(
                     order.order_id,
                     f"cust-{order.customer:06d}",
                     order.version,
                     event_type,
                     now,
                     order.order_id,
-                    cause,
+                    None if cause is None else f"{order.order_id}-{cause:03d}",
                     order.last_hash,
-                    fields,
+                    self._fields(order, event_type, kind, refund),
                 )
             stats.events[event_type] += 1
-            stats.units["dynamodb_wru"] += 2  # each event item in the append transaction
-            stats.units["eventbridge_events"] += 1
-            stats.units["firehose_records"] += 1
             if order.ended_at is None and order.status in TERMINAL:
                 order.ended_at = now
                 stats.ended(order, now)
             order.in_flight += 1
             self._later(
-                self._sample("stream_to_lambda"), self._publish, order, event_type, event_id, 0
+                self._sample("stream_to_lambda"), self._publish, order, event_type, order.version, 0
             )
+        units, count = stats.units, len(events)
+        units["dynamodb_wru"] += 2 * count  # each event item in the append transaction
+        units["eventbridge_events"] += count
+        units["firehose_records"] += count
 
-    def _effects(self, order: SimOrder, event_type: str, kind: str | None) -> dict[str, Any]:
-        """What an event records on the order, and its own fields (the event schema's)."""
+    @staticmethod
+    def _fields(order: SimOrder, event_type: str, kind: str | None, refund: int) -> dict:
+        """An event's own fields (the event schema's), for the lake."""
         oid = order.order_id
         if event_type == "OrderPlaced":
             lines = [
@@ -271,13 +338,9 @@ class Simulation:
             ]
             return {"lines": lines, "currency": "USD", "total": money(order.total)}
         if event_type in ("PaymentAuthorized", "PaymentCaptured"):
-            if event_type == "PaymentCaptured":
-                order.captured = order.total
             return {"payment_id": f"pay_{oid}", "amount": money(order.total)}
         if event_type == "PaymentRefunded":
-            amount = order.captured - order.refunded
-            order.refunded += amount
-            return {"refund_id": f"pay_{oid}:refund", "amount": money(amount)}
+            return {"refund_id": f"pay_{oid}:refund", "amount": money(refund)}
         if event_type in ("InventoryReserved", "InventoryReleased", "InventoryShipped"):
             return {"reservation_id": oid}
         if event_type == "LabelCreated":
@@ -286,7 +349,6 @@ class Simulation:
                 "label_uri": f"s3://labels/labels/{oid}.json",
             }
         if event_type == "CustomerNotified":
-            order.notified.add(kind or "")
             return {"kind": kind, "message_id": f"msg-{oid}-{kind}"}
         if event_type == "CompensationFailed":
             return {"step": kind or "refund", "reason": f"{kind} failed (simulated)"}
@@ -305,7 +367,7 @@ class Simulation:
             self._routes[event_type] = routes
         return routes
 
-    def _publish(self, order: SimOrder, event_type: str, event_id: str, attempt: int) -> None:
+    def _publish(self, order: SimOrder, event_type: str, cause: int, attempt: int) -> None:
         now = self.env.now
         if not self.put_events.try_take(now):
             self.stats.throttles["eventbridge:PutEvents"] += 1
@@ -314,7 +376,7 @@ class Simulation:
                 self._publish,
                 order,
                 event_type,
-                event_id,
+                cause,
                 attempt + 1,
             )
             return
@@ -326,7 +388,7 @@ class Simulation:
                 order,
                 route,
                 event_type,
-                event_id,
+                cause,
                 0,
                 0.0,
             )
@@ -337,7 +399,7 @@ class Simulation:
         order: SimOrder,
         route: RuleTarget,
         event_type: str,
-        event_id: str,
+        cause: int,
         attempt: int,
         age: float,
     ) -> None:
@@ -348,26 +410,26 @@ class Simulation:
             failed = "eventbridge:invocations"
         elif not self.starts[workflow].try_take(now):
             failed = f"stepfunctions:StartExecution:{workflow}"
-        elif self.failures.chance(self.failures.start_throttle):
+        elif self.failures.start_throttled():
             failed = "injected:StartExecution"
         if failed is None:
             stats.deliveries[route.rule_id] += 1
-            self._start(order, route.machine_id, event_type, event_id)
-            if self.failures.chance(self.failures.duplicate_delivery):
+            self._start(order, route.machine_id, event_type, cause)
+            if self.failures.delivered_twice():
                 stats.duplicates += 1
                 order.in_flight += 1
-                self._start(order, route.machine_id, event_type, event_id)
+                self._start(order, route.machine_id, event_type, cause)
             return
         stats.throttles[failed] += 1
         delay = retry_after(attempt, age, route.max_attempts, route.max_age_s, self.rng)
         if delay is None:
             stats.dead_lettered[route.rule_id] += 1
             order.measure("dead_lettered")
-            self.dlq.append((route, order, event_type, event_id, now, 0))
+            self.dlq.append((route, order, event_type, cause, now, 0))
             return
         stats.delivery_retries[route.rule_id] += 1
         self._later(
-            delay, self._deliver, order, route, event_type, event_id, attempt + 1, age + delay
+            delay, self._deliver, order, route, event_type, cause, attempt + 1, age + delay
         )
 
     def _remediation(self, every_s: float) -> Iterator[simpy.Event]:
@@ -377,9 +439,9 @@ class Simulation:
         while True:
             yield self.env.timeout(every_s)
             now, waiting, self.dlq = self.env.now, self.dlq, []
-            for route, order, event_type, event_id, since, attempts in waiting:
+            for route, order, event_type, cause, since, attempts in waiting:
                 if since > now:  # requeued with a delay that has not passed
-                    self.dlq.append((route, order, event_type, event_id, since, attempts))
+                    self.dlq.append((route, order, event_type, cause, since, attempts))
                     continue
                 self.stats.dlq_ages.add(now - since)
                 _, workflow, _ = self.machines[route.machine_id]
@@ -388,119 +450,191 @@ class Simulation:
                     self._done(order)
                 elif self.starts[workflow].try_take(now):
                     self.stats.redriven += 1
-                    self._start(order, route.machine_id, event_type, event_id)
+                    self._start(order, route.machine_id, event_type, cause)
                 else:
                     self.stats.throttles[f"stepfunctions:StartExecution:{workflow}"] += 1
                     later = now + min(900, 30 * 2**attempts)
-                    self.dlq.append((route, order, event_type, event_id, later, attempts + 1))
+                    self.dlq.append((route, order, event_type, cause, later, attempts + 1))
 
     # -- executions ------------------------------------------------------------------------
 
-    def _start(self, order: SimOrder, machine_id: str, event_type: str, event_id: str) -> None:
+    def _start(self, order: SimOrder, machine_id: str, event_type: str, cause: int) -> None:
         machine, workflow, paths = self.machines[machine_id]
+        self.stats.units["sfn_express_requests" if workflow == EXPRESS else "sfn_executions"] += 1
+        run = _Execution(order, machine, workflow == STANDARD, cause, self.env.now)
+        if machine.machine_id in self._interpreted_machines:
+            self.env.process(self._interpreted(run, event_type))
+            return
         cache = paths.get(event_type)
         if cache is None:
             cache = paths[event_type] = PathCache(machine.definition, _envelope(event_type))
-        self.stats.units["sfn_express_requests" if workflow == EXPRESS else "sfn_executions"] += 1
-        self.env.process(self._execution(order, machine, workflow, cache, event_id))
+        run.cache = cache
+        self._advance(run, cache.root())
 
-    def _execution(
-        self, order: SimOrder, machine: SimMachine, workflow: str, cache: PathCache, cause: str
-    ) -> Generator[simpy.Event, Any, None]:
-        env, stats, standard = self.env, self.stats, workflow == STANDARD
-        started = env.now
-        node = cache.root()
-        machine_id = machine.machine_id
-        while True:
-            transitions, overhead = node.transitions, 0.0
-            if transitions:
-                if standard:
-                    stats.units["sfn_standard_transitions"] += transitions
-                    wait = self.transitions.wait_for(env.now, transitions)
-                    if wait > 0:
-                        stats.throttles["stepfunctions:StateTransition"] += 1
-                        yield env.timeout(wait)
-                    self.transitions.try_take(env.now, transitions)
-                # Step Functions' own time for the transitions, spent with the next effect.
-                overhead = self._sample("sfn_transition")
-            if not standard and env.now - started > EXPRESS_MAX_S:
-                stats.executions[(machine_id, "TIMED_OUT", "States.Timeout")] += 1
-                break
-            kind = node.kind
-            if kind == "invoke":
-                outcome = yield from self._task(order, machine, node, overhead, cause)
-                node = cache.after(node, outcome)
-            elif kind == "wait":
-                seconds = (
-                    node.seconds if node.ceiling is None else self.rng.uniform(0, node.ceiling)
-                )
-                if node.reason == "retry":
-                    stats.retries[(machine_id, node.state)] += 1
-                    order.measure(f"retries:{machine_id}.{node.state}")
-                    if standard:
-                        stats.units["sfn_standard_transitions"] += 1  # a retry is billed
-                yield env.timeout(seconds + overhead)
-                node = cache.after(node)
+    # An execution is a chain of callbacks on SimPy timeouts (no process per execution): each
+    # node of its path spends its state transitions (Standard's token bucket), Step Functions'
+    # own time, then its effect: a task, a wait, or the end.
+
+    def _advance(self, run: _Execution, node: Node) -> None:
+        run.node = node
+        transitions = node.transitions
+        if transitions and run.standard:
+            self.stats.units["sfn_standard_transitions"] += transitions
+            wait = self.transitions.take_or_wait(self.env.now, transitions)
+            if wait > 0:  # throttled: the transitions happen when the bucket has the tokens
+                self.stats.throttles["stepfunctions:StateTransition"] += 1
+                self._later(wait, self._throttled_transitions, run)
+                return
+        self._transitioned(run)
+
+    def _throttled_transitions(self, run: _Execution) -> None:
+        self.transitions.try_take(self.env.now, run.node.transitions)
+        self._transitioned(run)
+
+    def _transitioned(self, run: _Execution) -> None:
+        node, now, stats = run.node, self.env.now, self.stats
+        overhead = self._sample("sfn_transition") if node.transitions else 0.0
+        machine_id = run.machine.machine_id
+        if not run.standard and now - run.started > EXPRESS_MAX_S:
+            stats.executions[(machine_id, "TIMED_OUT", "States.Timeout")] += 1
+            run.order.failed_executions += 1
+            self._finish(run, overhead)
+            return
+        kind = node.kind
+        if kind == "invoke":
+            stats.tasks[(machine_id, node.state)] += 1
+            stats.units["lambda_requests"] += 1
+            if overhead:
+                self._later(overhead, self._invoke, run)
             else:
-                stats.executions[(machine_id, node.status, node.error)] += 1
-                if node.status != "SUCCEEDED":
-                    order.failed_executions += 1
-                if overhead:
-                    yield env.timeout(overhead)
-                break
-        if not standard:
-            # Express bills duration in 100 ms steps at the 64 MB minimum memory.
-            duration = math.ceil((env.now - started) * 10) / 10
-            stats.units["sfn_express_gb_s"] += duration * 64 / 1024
-        self._done(order)
+                self._invoke(run)
+        elif kind == "wait":
+            seconds = node.seconds if node.ceiling is None else self.rng.uniform(0, node.ceiling)
+            if node.reason == "retry":
+                stats.retries[(machine_id, node.state)] += 1
+                run.order.measure(f"retries:{machine_id}.{node.state}")
+                if run.standard:
+                    stats.units["sfn_standard_transitions"] += 1  # a retry is billed
+            self._later(seconds + overhead, self._waited, run)
+        else:
+            stats.executions[(machine_id, node.status, node.error)] += 1
+            if node.status != "SUCCEEDED":
+                run.order.failed_executions += 1
+            self._finish(run, overhead)
 
-    def _task(
-        self, order: SimOrder, machine: SimMachine, node: Node, overhead: float, cause: str
-    ) -> Generator[simpy.Event, Any, str]:
-        env, stats, failures = self.env, self.stats, self.failures
-        function = machine.functions[node.resource]
-        action = node.action or ""
-        stats.tasks[(machine.machine_id, node.state)] += 1
-        stats.units["lambda_requests"] += 1
-        if overhead:
-            yield env.timeout(overhead)
-        if failures.chance(failures.lambda_throttle):
-            stats.throttles["injected:Lambda.TooManyRequestsException"] += 1
-            return "Lambda.TooManyRequestsException"
-        cold = self.fleet.acquire(function, env.now)
+    def _waited(self, run: _Execution) -> None:
+        if run.waiter is not None:
+            self._resume(run, None)
+        else:
+            self._advance(run, run.cache.after(run.node))
+
+    def _finish(self, run: _Execution, overhead: float) -> None:
+        if not run.standard:
+            # Express bills duration in 100 ms steps at the 64 MB minimum memory.
+            duration = math.ceil((self.env.now + overhead - run.started) * 10) / 10
+            self.stats.units["sfn_express_gb_s"] += duration * 64 / 1024
+        self._done(run.order)
+
+    def _invoke(self, run: _Execution) -> None:
+        """A Task's Lambda invocation starts: throttled at once, or its handler runs."""
+        failures, node, now = self.failures, run.node, self.env.now
+        function = run.machine.functions[node.resource]
+        if failures.lambda_throttled():
+            self.stats.throttles["injected:Lambda.TooManyRequestsException"] += 1
+            self._outcome(run, "Lambda.TooManyRequestsException")
+            return
+        cold = self.fleet.acquire(function, now)
         if cold is None:
-            stats.throttles[f"lambda:{function}"] += 1
-            return "Lambda.TooManyRequestsException"
-        kind = _notification_kind(node.payload)
-        decided = plan(order, action, kind)
-        version = order.version
-        latency = (
-            self._sample("lambda_cold" if cold else "lambda_warm")
-            + self._sample("handler_cpu")
-            + self._sample("dynamodb")  # load the order's events
-        )
-        if decided.call and decided.call != "carrier.cancel_label":
-            hop = CALL_HOPS.get(decided.call.split(".")[0])
+            self.stats.throttles[f"lambda:{function}"] += 1
+            self._outcome(run, "Lambda.TooManyRequestsException")
+            return
+        decided = plan(run.order, node.action or "", node.kind_arg)
+        latency = self._sample("task_cold" if cold else "task_warm")  # up to the loaded order
+        call = decided.call
+        if call and call != "carrier.cancel_label":
+            hop = CALL_HOPS.get(call.split(".")[0])
             latency += self._sample(hop) if hop else self._sample("dynamodb")
         if decided.events:
             latency += self._sample("dynamodb")  # the append
-        yield env.timeout(latency)
+        self._later(latency, self._invoked, run, function, decided, run.order.version, latency)
+
+    def _invoked(
+        self, run: _Execution, function: str, decided: Plan, version: int, latency: float
+    ) -> None:
+        """The handler returns (or its response is lost): the task's outcome."""
+        order, node, failures = run.order, run.node, self.failures
+        kind = node.kind_arg
         if self.config.atomic_steps:  # load, decide and append at one instant
-            decided, version = plan(order, action, kind), order.version
+            decided, version = plan(order, node.action or "", kind), order.version
         self.fleet.release(function)
         self._bill_lambda(function, latency)
-        stats.units["dynamodb_rru"] += 1
+        self.stats.units["dynamodb_rru"] += 1
         if order.poisoned:
             outcome = "ValidationFailed"
         else:
-            outcome = self._act(order, decided, version, function, kind, cause)
+            outcome = self._act(order, decided, version, function, kind, run.cause)
         timeout = node.timeout_s
         if timeout is not None and latency > timeout:
-            return "States.Timeout"
-        if outcome == OK and failures.chance(failures.task_timeout):
-            stats.injected_timeouts += 1
-            return "States.Timeout"
-        return outcome
+            outcome = "States.Timeout"
+        elif outcome == OK and failures.timed_out():
+            self.stats.injected_timeouts += 1
+            outcome = "States.Timeout"
+        self._outcome(run, outcome)
+
+    def _outcome(self, run: _Execution, outcome: str) -> None:
+        if run.waiter is not None:
+            self._resume(run, outcome)
+        else:
+            self._advance(run, run.cache.after(run.node, outcome))
+
+    @staticmethod
+    def _resume(run: _Execution, outcome: str | None) -> None:
+        waiter, run.waiter = run.waiter, None
+        waiter.succeed(outcome)
+
+    def _interpreted(self, run: _Execution, event_type: str) -> Generator[simpy.Event, Any, None]:
+        """An execution of a definition whose path is not a function of its outcomes (see
+        ``replayable``): the interpreter runs it step by step on SimPy time, with its own
+        clock, and the same task, wait and transition models as a replayed one."""
+        env, machine = self.env, run.machine
+        execution = ExecutionRun(
+            machine.definition,
+            _envelope(event_type),
+            None,
+            clock=lambda: EPOCH + timedelta(seconds=env.now),
+            rng=self.rng,
+        )
+        entered = 0
+        while True:
+            effect = execution.step()
+            now_entered = sum(1 for e in execution.history.events if e["type"].endswith("Entered"))
+            transitions, entered = now_entered - entered, now_entered
+            if effect is None:
+                result = execution.result
+                node = Node("end", status=result.status, error=result.error)
+            elif isinstance(effect, Invoke):
+                node = Node(
+                    "invoke",
+                    state=effect.state,
+                    resource=effect.resource,
+                    payload=effect.payload,
+                    timeout_s=effect.timeout_s,
+                )
+            else:
+                wait = execution.wait
+                node = Node("wait", state=wait.state, seconds=effect, reason=wait.reason)
+            node.transitions = transitions
+            if effect is None:
+                self._advance(run, node)  # the end: billed, counted, the order told
+                return
+            run.waiter = env.event()
+            self._advance(run, node)
+            outcome = yield run.waiter
+            if isinstance(effect, Invoke):
+                if outcome == OK:
+                    execution.resume(dict(SUCCESS_RESULT))
+                else:
+                    execution.resume(failure=TaskFailed(outcome, "simulated"))
 
     def _act(
         self,
@@ -509,7 +643,7 @@ class Simulation:
         version: int,
         function: str,
         kind: str | None,
-        cause: str,
+        cause: int,
     ) -> str:
         """Carry out a planned action at the end of its task: call, then append."""
         if decided.duplicate:
@@ -657,9 +791,3 @@ def _envelope(event_type: str) -> dict[str, Any]:
         "resources": [],
         "detail": detail,
     }
-
-
-def _notification_kind(payload: Any) -> str | None:
-    """The ``kind`` a Notify task passes (the event type being notified), if any."""
-    kind = payload.get("kind") if isinstance(payload, dict) else None
-    return kind if isinstance(kind, str) else None

@@ -7,6 +7,7 @@ machines' Retry and Catch clauses, read from the ASL, decide what happens, as th
 
 from __future__ import annotations
 
+import math
 import random
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -47,6 +48,36 @@ class Outage:
         return self.start_s <= now < self.start_s + self.length_s
 
 
+class Bernoulli:
+    """Independent trials that succeed with probability ``p``, drawn as geometric gaps: one
+    random number per success instead of one per trial (the same distribution; rare faults
+    then cost almost nothing to ask about)."""
+
+    __slots__ = ("_log_q", "left", "p", "rng")
+
+    def __init__(self, p: float, rng: random.Random) -> None:
+        if not 0 <= p <= 1:
+            raise ValueError(f"a probability is between 0 and 1, not {p}")
+        self.p, self.rng = p, rng
+        self._log_q = math.log1p(-p) if 0 < p < 1 else 0.0
+        self.left = self._gap()
+
+    def _gap(self) -> float:
+        """Trials up to and including the next success."""
+        if self.p <= 0:
+            return math.inf
+        if self.p >= 1:
+            return 1
+        return math.floor(math.log(1.0 - self.rng.random()) / self._log_q) + 1
+
+    def __call__(self) -> bool:
+        self.left -= 1
+        if self.left > 0:
+            return False
+        self.left = self._gap()
+        return True
+
+
 @dataclass
 class FailureModel:
     """Everything injected into one run. ``tasks`` and ``outages`` are keyed by the dependency
@@ -65,7 +96,14 @@ class FailureModel:
     rng: random.Random = field(init=False)
 
     def __post_init__(self) -> None:
-        self.rng = random.Random(stream_seed(self.seed, "faults"))
+        self.rng = rng = random.Random(stream_seed(self.seed, "faults"))
+        self.delivered_twice = Bernoulli(self.duplicate_delivery, rng)
+        self.is_poison = Bernoulli(self.poison_share, rng)
+        self.start_throttled = Bernoulli(self.start_throttle, rng)
+        self.lambda_throttled = Bernoulli(self.lambda_throttle, rng)
+        self.timed_out = Bernoulli(self.task_timeout, rng)
+        # a DynamoDB call throttled on every SDK attempt: the SDK gives up
+        self.dynamodb_fails = Bernoulli(self.dynamodb_throttle**self.dynamodb_attempts, rng)
 
     @classmethod
     def from_scenario(cls, name: str, seed: int = 0) -> FailureModel:
@@ -104,18 +142,6 @@ class FailureModel:
             seed=seed,
         )
 
-    def chance(self, probability: float) -> bool:
-        """One seeded draw: True with ``probability`` (no draw when it is zero)."""
-        return probability > 0 and self.rng.random() < probability
-
-    def dynamodb_fails(self) -> bool:
-        """Whether a DynamoDB call is throttled on every SDK attempt (the SDK gives up)."""
-        return self.dynamodb_throttle > 0 and self.rng.random() < self._gives_up
-
-    @property
-    def _gives_up(self) -> float:
-        return self.dynamodb_throttle**self.dynamodb_attempts
-
     def error_for(self, task: str, now: float) -> str | None:
         """The error a call of ``task`` at ``now`` fails with, or None."""
         for outage in self.outages.get(task, []):
@@ -123,9 +149,3 @@ class FailureModel:
                 return outage.error
         errors = self.tasks.get(task)
         return errors.draw(self.rng) if errors else None
-
-    def delivered_twice(self) -> bool:
-        return self.duplicate_delivery > 0 and self.rng.random() < self.duplicate_delivery
-
-    def is_poison(self) -> bool:
-        return self.poison_share > 0 and self.rng.random() < self.poison_share

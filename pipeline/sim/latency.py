@@ -35,22 +35,43 @@ class LogNormal:
 
 class HopSampler:
     """Seeded draws of every hop's latency, made in blocks with numpy (one Python float per
-    call instead of a Gaussian draw and an exponential: the simulator takes millions)."""
+    call instead of a Gaussian draw and an exponential: the simulator takes millions).
 
-    def __init__(self, hops: dict[str, LogNormal], seed: int, block: int = 65_536) -> None:
+    ``sums`` names hops that are always spent one after another (a warm invoke, the
+    handler's CPU, a DynamoDB read): each draw is the sum of one independent draw of each
+    part, made in the same numpy block, so the simulator takes one number instead of three.
+    """
+
+    def __init__(
+        self,
+        hops: dict[str, LogNormal],
+        seed: int,
+        block: int = 65_536,
+        sums: dict[str, tuple[str, ...]] | None = None,
+    ) -> None:
         import numpy as np
 
         self._rng = np.random.default_rng(seed)
         self._hops = hops
+        self._sums = dict(sums or {})
+        unknown = {p for parts in self._sums.values() for p in parts} - set(hops)
+        if unknown:
+            raise ValueError(f"sums of unknown hops: {sorted(unknown)}")
         self._block = block
-        self._pools: dict[str, list[float]] = {name: [] for name in hops}
+        self._pools: dict[str, list[float]] = {name: [] for name in (*hops, *self._sums)}
 
     def __call__(self, hop: str) -> float:
         pool = self._pools[hop]
         if not pool:
-            model = self._hops[hop]
-            pool.extend(self._rng.lognormal(model.mu, model.sigma, self._block).tolist())
+            pool.extend(self._draw(hop).tolist())
         return pool.pop()
+
+    def _draw(self, hop: str):
+        parts = self._sums.get(hop)
+        if parts is not None:
+            return sum(self._draw(part) for part in parts)
+        model = self._hops[hop]
+        return self._rng.lognormal(model.mu, model.sigma, self._block)
 
 
 # Default hop latencies (seconds). Where a number is published it is cited; the rest are

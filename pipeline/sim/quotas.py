@@ -29,7 +29,8 @@ class TokenBucket:
     def _refill(self, now: float) -> None:
         if now < self.updated:
             raise ValueError(f"time went backwards: {now} < {self.updated}")
-        self.tokens = min(self.burst, self.tokens + (now - self.updated) * self.rate)
+        tokens = self.tokens + (now - self.updated) * self.rate
+        self.tokens = tokens if tokens < self.burst else self.burst
         self.updated = now
 
     def try_take(self, now: float, tokens: float = 1.0) -> bool:
@@ -41,6 +42,16 @@ class TokenBucket:
             return True
         self.throttled += 1
         return False
+
+    def take_or_wait(self, now: float, tokens: float = 1.0) -> float:
+        """Take ``tokens`` now and return 0, or take nothing and return the seconds until
+        they would be there (then :meth:`try_take` them at that time)."""
+        self._refill(now)
+        if self.tokens >= tokens:
+            self.tokens -= tokens
+            self.admitted += 1
+            return 0.0
+        return (tokens - self.tokens) / self.rate
 
     def wait_for(self, now: float, tokens: float = 1.0) -> float:
         """Seconds until ``tokens`` would be available (0 when they are now)."""

@@ -55,6 +55,21 @@ class RegionProfile:
     dynamodb_partition_wcu: float = 1_000
     dynamodb_partition_rcu: float = 3_000
 
+    def share(self, count: int) -> RegionProfile:
+        """One of ``count`` equal shares of every quota (a shard of a run)."""
+        changes: dict[str, object] = {
+            name: Bucket(bucket.rate / count, max(1.0, bucket.burst / count))
+            for name in QUOTA_NAMES
+            if isinstance(bucket := getattr(self, name), Bucket)
+        }
+        changes.update(
+            lambda_concurrency=-(-self.lambda_concurrency // count),
+            lambda_scale_step=-(-self.lambda_scale_step // count),
+            dynamodb_partition_wcu=self.dynamodb_partition_wcu / count,
+            dynamodb_partition_rcu=self.dynamodb_partition_rcu / count,
+        )
+        return replace(self, **changes)  # type: ignore[arg-type]
+
     def with_overrides(self, **changes: object) -> RegionProfile:
         return replace(self, **changes)  # type: ignore[arg-type]
 

@@ -61,11 +61,15 @@ class Node:
     transitions: int = 0
     path: tuple[str | None, ...] = ()
     children: dict[str | None, Node] = field(default_factory=dict)
+    action: str | None = field(init=False, default=None)  # the payload's "action"
+    kind_arg: str | None = field(init=False, default=None)  # the payload's "kind" (Notify)
 
-    @property
-    def action(self) -> str | None:
+    def __post_init__(self) -> None:
         payload = self.payload
-        return payload.get("action") if isinstance(payload, Mapping) else None
+        if isinstance(payload, Mapping):
+            action, kind = payload.get("action"), payload.get("kind")
+            self.action = action if isinstance(action, str) else None
+            self.kind_arg = kind if isinstance(kind, str) else None
 
 
 @dataclass

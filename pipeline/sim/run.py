@@ -9,12 +9,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from pipeline.seeds import stream_seed
 from pipeline.sim import workloads
 from pipeline.sim.engine import Catalogue, SimConfig, Simulation
 from pipeline.sim.failures import FailureModel
 from pipeline.sim.lake import SimLake
 from pipeline.sim.regions import PROFILES, Bucket
-from pipeline.sim.summary import summarize
+from pipeline.sim.summary import combine_quota_use, quota_use, summarize, summarize_stats
 from pipeline.sim.topology import Topology
 from pipeline.template import Template
 
@@ -56,11 +57,19 @@ class RunSpec:
     drain_s: float = 3_600.0
     lake_dir: str | None = None
     atomic_steps: bool = False  # see SimConfig: True runs handlers one at a time per order
+    # Run as this many independent shards in parallel processes, each with its share of the
+    # arrivals, quotas, concurrency, partition capacity and stock (see simulate_sharded).
+    shards: int = 1
 
 
 def build(
-    spec: RunSpec, template: Template | None = None, progress: Callable[[float], None] | None = None
+    spec: RunSpec,
+    template: Template | None = None,
+    progress: Callable[[float], None] | None = None,
+    shard: tuple[int, int] = (0, 1),
 ) -> Simulation:
+    """The simulation of ``spec``; with ``shard=(k, n)``, its k-th of n shares."""
+    index, count = shard
     template = template or Template.load()
     topology = Topology.from_template(template)
     if spec.reserved_concurrency is not None:
@@ -78,22 +87,30 @@ def build(
         profile = profile.with_overrides(**{k: Bucket(*v) for k, v in spec.quotas.items()})
     if spec.account_concurrency:
         profile = profile.with_overrides(lambda_concurrency=spec.account_concurrency)
+    seed, catalogue = spec.seed, spec.catalogue
+    if count > 1:
+        topology = topology.share(count)
+        profile = profile.share(count)
+        catalogue = catalogue.share(count)
+        seed = stream_seed(spec.seed, f"shard-{index}")
     config = SimConfig(
-        workload(spec.workload, spec.rate_per_min / 60, spec.duration_s, spec.hot_share),
+        workload(spec.workload, spec.rate_per_min / 60 / count, spec.duration_s, spec.hot_share),
         spec.duration_s,
-        seed=spec.seed,
+        seed=seed,
         workflow_type=spec.workflow_type,
-        catalogue=spec.catalogue,
+        catalogue=catalogue,
         drain_s=spec.drain_s,
         atomic_steps=spec.atomic_steps,
+        order_numbers=(index + 1, count),
     )
     lake = None
     if spec.lake_dir:
-        lake = SimLake(Path(spec.lake_dir), template, run_id=f"{spec.scenario}-{spec.seed}")
+        run_id = f"{spec.scenario}-{spec.seed}" + (f"-shard{index}" if count > 1 else "")
+        lake = SimLake(Path(spec.lake_dir), template, run_id=run_id)
     return Simulation(
         topology,
         config,
-        FailureModel.from_scenario(spec.scenario, spec.seed),
+        FailureModel.from_scenario(spec.scenario, seed),
         profile,
         lake,
         progress,
@@ -102,9 +119,64 @@ def build(
 
 def simulate(spec: RunSpec, progress: Callable[[float], None] | None = None) -> dict[str, Any]:
     """Run ``spec`` and return its summary (``pipeline.sim.summary``)."""
+    if spec.shards > 1:
+        return simulate_sharded(spec, progress)
     sim = build(spec, progress=progress)
     started = time.perf_counter()
     sim.run()
     summary = summarize(sim, time.perf_counter() - started)
     summary["spec"] = dataclasses.asdict(spec)
     return summary
+
+
+def simulate_sharded(
+    spec: RunSpec, progress: Callable[[float], None] | None = None
+) -> dict[str, Any]:
+    """Run ``spec`` as ``spec.shards`` independent simulations in parallel processes and
+    merge their counts: one core each, for long runs.
+
+    Shard k gets 1/n of the arrival rate (n independent Poisson streams make one Poisson
+    stream of the whole rate, exactly), 1/n of every token-bucket quota, of the Lambda
+    account and reserved concurrency, of each partition's capacity and of each SKU's stock,
+    and its own seeds. What is approximate: a shard cannot borrow another's unused quota or
+    stock, so bursts throttle a little more than against one shared bucket, and a hot SKU
+    can sell out in one shard while another still has some. Use one shard for the runs where
+    that matters (small ones, flash sales on a few units).
+    """
+    import multiprocessing
+    from concurrent.futures import ProcessPoolExecutor
+    from queue import Empty
+
+    count = spec.shards
+    context = multiprocessing.get_context("spawn")
+    started = time.perf_counter()
+    with context.Manager() as manager, ProcessPoolExecutor(count, mp_context=context) as pool:
+        reports = manager.Queue() if progress else None
+        futures = [pool.submit(_run_shard, spec, k, reports) for k in range(count)]
+        done = [0.0] * count
+        while not all(f.done() for f in futures):
+            if reports is None:
+                time.sleep(0.1)
+                continue
+            try:
+                index, fraction = reports.get(timeout=0.2)
+            except Empty:
+                continue
+            done[index] = fraction
+            progress(min(done))
+        results = [f.result() for f in futures]
+    wall = time.perf_counter() - started
+    stats = results[0][0]
+    for other, _ in results[1:]:
+        stats.merge(other)
+    quotas = combine_quota_use([rows for _, rows in results])
+    summary = summarize_stats(stats, spec.duration_s, quotas, wall)
+    summary["spec"] = dataclasses.asdict(spec)
+    return summary
+
+
+def _run_shard(spec: RunSpec, index: int, reports: Any) -> tuple[Any, list[dict[str, Any]]]:
+    report = (lambda fraction: reports.put((index, fraction))) if reports is not None else None
+    sim = build(spec, progress=report, shard=(index, spec.shards))
+    sim.run()
+    return sim.stats, quota_use(sim)

@@ -73,6 +73,11 @@ class PerOrder:
     def mean(self, name: str) -> float:
         return self.sums[name] / self.n if self.n else 0.0
 
+    def merge(self, other: PerOrder) -> None:
+        self.n += other.n
+        self.sums.update(other.sums)
+        self.squares.update(other.squares)
+
     def stderr(self, name: str) -> float:
         """Standard error of the mean (sample variance with n - 1)."""
         if self.n < 2:
@@ -151,6 +156,22 @@ class Stats:
         else:
             self.money_mismatches += not money_ok
             self.side_effect_mismatches += not stock_ok
+
+    def merge(self, other: Stats) -> None:
+        """Add another run's counts (a shard of the same run): counters and histograms add,
+        the simulated span is the longest, conservation holds if it held in each."""
+        for name in self.__dataclass_fields__:
+            mine, theirs = getattr(self, name), getattr(other, name)
+            if isinstance(mine, Counter):
+                mine.update(theirs)
+            elif isinstance(mine, LogHistogram | PerOrder):
+                mine.merge(theirs)
+            elif isinstance(mine, bool):
+                setattr(self, name, mine and theirs)
+            elif name == "sim_seconds":
+                self.sim_seconds = max(mine, theirs)
+            else:
+                setattr(self, name, mine + theirs)
 
     @property
     def compensation_rate(self) -> float:

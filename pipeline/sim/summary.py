@@ -11,6 +11,7 @@ from pipeline.sim.cost import PRICES_AS_OF, per_thousand_orders
 
 if TYPE_CHECKING:
     from pipeline.sim.engine import Simulation
+    from pipeline.sim.stats import Stats
 
 # Firehose bills each record rounded up to 5 KB; an audit row is well under that.
 FIREHOSE_RECORD_KB = 5
@@ -96,31 +97,63 @@ def quota_use(sim: Simulation) -> list[dict[str, Any]]:
     return sorted(out, key=lambda row: row["use"], reverse=True)
 
 
-def billable_units(sim: Simulation) -> Counter[str]:
+def combine_quota_use(shards: list[list[dict[str, Any]]]) -> list[dict[str, Any]]:
+    """One run's quota use from its shards' (each with its share of every quota): demands,
+    peaks and limits add up per quota. A summed peak is an upper bound (the shards' peaks
+    need not coincide). A partition's use is its hottest shard's (keys differ by shard)."""
+    totals: dict[str, dict[str, Any]] = {}
+    hottest: dict[str, Any] | None = None
+    for rows in shards:
+        for row in rows:
+            if row["quota"].startswith("DynamoDB partition"):
+                if hottest is None or row["use"] > hottest["use"]:
+                    hottest = dict(row)
+                continue
+            total = totals.get(row["quota"])
+            if total is None:
+                totals[row["quota"]] = dict(row)
+                continue
+            total["limit_per_s"] += row["limit_per_s"]
+            if row.get("demand_per_s") is not None:
+                total["demand_per_s"] += row["demand_per_s"]
+            else:
+                total["peak"] += row["peak"]
+    for total in totals.values():
+        demand = total.get("demand_per_s")
+        total["use"] = (demand if demand is not None else total["peak"]) / total["limit_per_s"]
+    out = [*totals.values(), *([hottest] if hottest else [])]
+    return sorted(out, key=lambda row: row["use"], reverse=True)
+
+
+def billable_units(stats: Stats) -> Counter[str]:
     """The run's units in the price table's terms (Firehose and S3 derived from the rows)."""
     units = Counter(
         {
             k: v
-            for k, v in sim.stats.units.items()
+            for k, v in stats.units.items()
             if k not in ("firehose_records", "sfn_executions")
         }
     )
-    records = sim.stats.units["firehose_records"]
+    records = stats.units["firehose_records"]
     units["firehose_gb"] = records * FIREHOSE_RECORD_KB / 1024 / 1024
     units["firehose_conversion_gb"] = records * FIREHOSE_RECORD_KB / 1024 / 1024
     # One object per buffer interval (the delivery stream flushes at least every 900 s here).
-    units["s3_puts"] = max(1, int(sim.stats.sim_seconds // 900) + 1)
+    units["s3_puts"] = max(1, int(stats.sim_seconds // 900) + 1)
     return units
 
 
 def summarize(sim: Simulation, wall_s: float | None = None) -> dict[str, Any]:
-    stats = sim.stats
+    return summarize_stats(sim.stats, sim.config.duration_s, quota_use(sim), wall_s)
+
+
+def summarize_stats(
+    stats: Stats, window: float, quotas: list[dict[str, Any]], wall_s: float | None = None
+) -> dict[str, Any]:
+    """The summary of a run's counts over an arrival ``window`` of seconds."""
     accepted = max(stats.accepted, 1)
-    window = sim.config.duration_s
     latency = {f"p{int(q * 100)}": stats.latency.quantile(q) for q in (0.5, 0.95, 0.99)}
-    units = billable_units(sim)
+    units = billable_units(stats)
     per_k = per_thousand_orders(units, accepted) if stats.accepted else Decimal(0)
-    quotas = quota_use(sim)
     summary: dict[str, Any] = {
         "orders": {
             "arrived": stats.arrived,

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from pipeline.local.functions import task_functions
@@ -46,6 +46,17 @@ class Topology:
     # The DLQ remediation function's schedule, in seconds (None: no remediation).
     remediation_every_s: float | None = None
     max_redrive_attempts: int = 3
+
+    def share(self, count: int) -> Topology:
+        """The topology of one of ``count`` shards: each function's reserved concurrency
+        split (rounded up; a concurrency of 1, a deliberate serialiser, stays 1)."""
+        functions = {
+            f: replace(fn, reserved_concurrency=-(-fn.reserved_concurrency // count))
+            if fn.reserved_concurrency and fn.reserved_concurrency > 1
+            else fn
+            for f, fn in self.functions.items()
+        }
+        return replace(self, functions=functions)
 
     @classmethod
     def from_template(cls, template: Template) -> Topology:

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import itertools
 import math
+import random
 from collections import Counter
 
 import pytest
 
-from pipeline.sim.failures import FailureModel, Outage, TaskErrors
+from pipeline.sim.failures import Bernoulli, FailureModel, Outage, TaskErrors
 
 
 def test_error_rates_come_out_by_name_within_their_intervals():
@@ -52,3 +54,16 @@ def test_the_same_seed_draws_the_same_failures():
 def test_rates_that_cannot_be_probabilities_are_refused():
     with pytest.raises(ValueError):
         TaskErrors({"A": 0.7, "B": 0.5})
+
+
+@pytest.mark.parametrize("p", [0.0, 0.003, 0.05, 0.5, 1.0])
+def test_geometric_gaps_give_independent_trials_at_the_rate(p):
+    trials = 200_000
+    draw = Bernoulli(p, random.Random(9))
+    outcomes = [draw() for _ in range(trials)]
+    hits = sum(outcomes)
+    spread = 4 * math.sqrt(trials * p * (1 - p))  # 4 standard deviations
+    assert abs(hits - trials * p) <= spread
+    if 0 < p < 1:  # successes do not cluster: a hit is followed by a hit at rate p too
+        after_hit = [b for a, b in itertools.pairwise(outcomes) if a]
+        assert abs(sum(after_hit) - len(after_hit) * p) <= 4 * math.sqrt(len(after_hit) * p) + 1
