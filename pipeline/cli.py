@@ -56,6 +56,13 @@ def main(argv: list[str] | None = None) -> int:
         metavar="NAME=RATE[/BURST]",
         help="override a region quota, e.g. sfn_start_execution=1500/5000 (repeatable)",
     )
+    simulate.add_argument(
+        "--shards",
+        type=int,
+        default=1,
+        help="run as N independent shards in parallel processes, each with 1/N of the load, "
+        "quotas, concurrency and stock (for long runs; see pipeline.sim.run)",
+    )
     simulate.add_argument("--lake", metavar="DIR", help="write the audit events as Parquet here")
     simulate.add_argument("--json", metavar="FILE", help="write the summary as JSON here")
     args = parser.parse_args(argv)
@@ -107,10 +114,12 @@ def _simulate(args: argparse.Namespace) -> int:
         account_concurrency=args.account_concurrency,
         quotas=dict(_quota(q) for q in args.quota),
         lake_dir=args.lake,
+        shards=args.shards,
     )
     print(
         f"simulating {args.rate:,.0f} orders/min for {args.duration:,.0f} s, scenario "
-        f"{args.scenario!r}, seed {args.seed}",
+        f"{args.scenario!r}, seed {args.seed}"
+        + (f", {args.shards} shards" if args.shards > 1 else ""),
         flush=True,
     )
     summary = simulate(spec, progress=_progress_bar(sys.stderr))

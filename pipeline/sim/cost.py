@@ -16,10 +16,13 @@ PRICES_AS_OF = "2025 (us-east-1, on-demand)"
 
 @dataclass(frozen=True)
 class PriceTable:
-    # Step Functions Standard: $0.025 per 1,000 state transitions.
+    # Step Functions Standard: $0.025 per 1,000 state transitions (us-east-1; up to $0.0375
+    # in other regions).
     sfn_standard_per_transition: Decimal = Decimal("0.000025")
     # Step Functions Express: $1.00 per million requests and $0.00001667 per GB-second
-    # (64 MB minimum memory, billed in 100 ms increments).
+    # (billed in 100 ms steps and 64 MB chunks). That is the first 1,000 GB-hours a month;
+    # beyond them about $0.0000083 and then $0.0000046 (not modelled: a run is priced as if
+    # it were the month's first usage, which overstates Express duration cost at volume).
     sfn_express_per_request: Decimal = Decimal("0.000001")
     sfn_express_per_gb_s: Decimal = Decimal("0.00001667")
     # Lambda: $0.20 per million requests; $0.0000166667 per GB-second on x86, $0.0000133334

@@ -405,10 +405,15 @@ class Simulation:
     ) -> None:
         now, stats = self.env.now, self.stats
         _, workflow, _ = self.machines[route.machine_id]
+        delay = self.invocations.take_or_wait(now)
+        if delay > 0:  # over the invocations quota, EventBridge delays (it does not drop)
+            stats.throttles["eventbridge:invocations (delayed)"] += 1
+            self._later(
+                delay, self._deliver, order, route, event_type, cause, attempt, age + delay
+            )
+            return
         failed = None
-        if not self.invocations.try_take(now):
-            failed = "eventbridge:invocations"
-        elif not self.starts[workflow].try_take(now):
+        if not self.starts[workflow].try_take(now):
             failed = f"stepfunctions:StartExecution:{workflow}"
         elif self.failures.start_throttled():
             failed = "injected:StartExecution"
@@ -627,9 +632,9 @@ class Simulation:
             if effect is None:
                 self._advance(run, node)  # the end: billed, counted, the order told
                 return
-            run.waiter = env.event()
-            self._advance(run, node)
-            outcome = yield run.waiter
+            waiter = run.waiter = env.event()
+            self._advance(run, node)  # may settle at once (a throttled invoke)
+            outcome = yield waiter
             if isinstance(effect, Invoke):
                 if outcome == OK:
                     execution.resume(dict(SUCCESS_RESULT))

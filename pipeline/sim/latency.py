@@ -77,8 +77,11 @@ class HopSampler:
 # Default hop latencies (seconds). Where a number is published it is cited; the rest are
 # assumptions stated as such, to be replaced by measurements (the parameters are arguments).
 HOPS: dict[str, LogNormal] = {
-    # EventBridge PutEvents to target invocation: p50 about 150 ms, p99 about 390 ms
-    # (figures given in the simulator issue, from AWS's published EventBridge latency numbers).
+    # Assumption: EventBridge PutEvents to target invocation p50 150 ms, p99 390 ms (the
+    # figures the simulator's brief gives). AWS publishes no percentiles: its metric
+    # IngestionToInvocationStartLatency is documented with only "over 30 seconds may indicate
+    # a service disruption"; a 2026 AWS Architecture Blog post reports 80 ms at p90 for one
+    # team's bus (read second-hand).
     "eventbridge_delivery": LogNormal.from_p50_p99(0.150, 0.390),
     # DynamoDB: "single-digit millisecond performance at any scale" (DynamoDB developer
     # guide); assumed p50 4 ms, p99 12 ms for a small item over HTTPS inside the region.

@@ -251,7 +251,8 @@ def render(summary: dict[str, Any]) -> str:
     for row in summary["quota_use"][:6]:
         demand = row.get("demand_per_s")
         shown = f"{demand:,.0f}/s" if demand is not None else f"peak {row['peak']:,}"
-        lines.append(f"  {row['use']:7.1%}  {row['quota']}: {shown} of {row['limit_per_s']:,}")
+        limit = row["limit_per_s"]
+        lines.append(f"  {row['use']:7.1%}  {row['quota']}: {shown} of {limit:,.0f}")
     if "wall_s" in summary:
         lines.append(
             f"simulated {summary['sim_seconds']:,.0f} s in {summary['wall_s']:.1f} s of wall time "

@@ -13,7 +13,8 @@ from pipeline.sim.regions import PROFILES, Bucket
 def test_profiles_differ_where_aws_limits_differ():
     large, other = PROFILES["large"], PROFILES["other"]
     assert large.sfn_state_transitions.rate == 5_000 and other.sfn_state_transitions.rate == 800
-    assert large.api_gateway == other.api_gateway == Bucket(10_000, 5_000)
+    assert large.api_gateway == Bucket(10_000, 5_000)  # most regions
+    assert other.api_gateway == Bucket(2_500, 1_250)  # the thirteen newer regions
     bucket = other.sfn_state_transitions.make()
     admitted = sum(bucket.try_take(0.0) for _ in range(1_000))
     assert admitted == 800  # the burst, at one instant
@@ -37,3 +38,11 @@ def test_cost_per_thousand_orders_scales_from_the_run():
 def test_an_unpriced_unit_is_an_error():
     with pytest.raises(KeyError, match="no price"):
         cost({"sqs_requests": 10})
+
+
+def test_a_share_of_a_profile_splits_every_quota():
+    large = PROFILES["large"]
+    half = large.share(2)
+    assert half.sfn_start_execution == Bucket(150, 650)
+    assert half.eventbridge_put_events == Bucket(5_000, 5_000)
+    assert half.lambda_concurrency == 500 and half.dynamodb_partition_wcu == 500
