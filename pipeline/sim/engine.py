@@ -232,6 +232,7 @@ class Simulation:
             if self.env.now >= self.config.duration_s and not self.orders and not self.dlq:
                 break
         self.stats.sim_seconds = self.env.now
+        self.stats.simpy_events = next(self.env._eid)  # SimPy's count of scheduled events
         self.stats.unfinished = len(self.orders)
         self.stats.unfinished_by_status = Counter(str(o.status) for o in self.orders.values())
         self._settle_books()

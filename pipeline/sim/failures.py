@@ -38,14 +38,18 @@ class TaskErrors:
 
 @dataclass(frozen=True)
 class Outage:
-    """A dependency down from ``start_s`` for ``length_s``: every call fails with ``error``."""
+    """A dependency down from ``start_s`` for ``length_s``: every call fails with ``error``.
+    ``from_first_call``: ``start_s`` counts from the first call of the task (as the local
+    runtime's carrier outage does), not from the start of the run."""
 
     start_s: float
     length_s: float
     error: str
+    from_first_call: bool = False
 
-    def active(self, now: float) -> bool:
-        return self.start_s <= now < self.start_s + self.length_s
+    def active(self, now: float, first_call: float = 0.0) -> bool:
+        start = self.start_s + (first_call if self.from_first_call else 0.0)
+        return start <= now < start + self.length_s
 
 
 class Bernoulli:
@@ -96,6 +100,7 @@ class FailureModel:
     rng: random.Random = field(init=False)
 
     def __post_init__(self) -> None:
+        self._first_calls: dict[str, float] = {}  # task -> time of its first call
         self.rng = rng = random.Random(stream_seed(self.seed, "faults"))
         self.delivered_twice = Bernoulli(self.duplicate_delivery, rng)
         self.is_poison = Bernoulli(self.poison_share, rng)
@@ -126,7 +131,7 @@ class FailureModel:
             "carrier.create_label": TaskErrors({"CarrierUnavailable": carrier}),
         }
         outages = (
-            {"carrier.create_label": [Outage(0.0, outage_s, "CarrierUnavailable")]}
+            {"carrier.create_label": [Outage(0.0, outage_s, "CarrierUnavailable", True)]}
             if outage_s
             else {}
         )
@@ -144,8 +149,11 @@ class FailureModel:
 
     def error_for(self, task: str, now: float) -> str | None:
         """The error a call of ``task`` at ``now`` fails with, or None."""
-        for outage in self.outages.get(task, []):
-            if outage.active(now):
-                return outage.error
+        outages = self.outages.get(task)
+        if outages:
+            first = self._first_calls.setdefault(task, now)
+            for outage in outages:
+                if outage.active(now, first):
+                    return outage.error
         errors = self.tasks.get(task)
         return errors.draw(self.rng) if errors else None

@@ -122,6 +122,7 @@ class Stats:
     unfinished: int = 0
     unfinished_by_status: Counter[str] = field(default_factory=Counter)
     sim_seconds: float = 0.0
+    simpy_events: int = 0  # events SimPy scheduled (the benchmark's events per second)
     lake_rows: int = 0
     stock_conserved: bool = True
     stock_left_reserved: int = 0

@@ -198,6 +198,7 @@ def summarize_stats(
         "quota_use": quotas,
         "binding_quota": quotas[0]["quota"] if quotas else None,
         "sim_seconds": stats.sim_seconds,
+        "simpy_events": stats.simpy_events,
         "lake_rows": stats.lake_rows,
         "events": dict(stats.events),
     }

@@ -67,3 +67,10 @@ def test_geometric_gaps_give_independent_trials_at_the_rate(p):
     if 0 < p < 1:  # successes do not cluster: a hit is followed by a hit at rate p too
         after_hit = [b for a, b in itertools.pairwise(outcomes) if a]
         assert abs(sum(after_hit) - len(after_hit) * p) <= 4 * math.sqrt(len(after_hit) * p) + 1
+
+
+def test_the_scenario_s_carrier_outage_counts_from_the_first_label_request():
+    model = FailureModel.from_scenario("carrier-outage-window", seed=1)  # down for 40 s
+    assert model.error_for("carrier.create_label", 5.0) == "CarrierUnavailable"  # first call
+    assert model.error_for("carrier.create_label", 44.9) == "CarrierUnavailable"
+    assert model.error_for("carrier.create_label", 45.0) is None
