@@ -21,13 +21,15 @@ import json
 import math
 import os
 import random
+import signal
 import sys
+import threading
 import time
 import urllib.error
 import urllib.request
 import warnings
 from collections import Counter
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from decimal import Decimal
@@ -153,6 +155,7 @@ class ScriptedChoreography:
         self.next_remediation = self.remediation_period
         self.remediation: Counter[str] = Counter()
         self._fed = True  # the stream had records the rule queues and audit may not have had
+        self.stop_requested = False  # Ctrl-C pressed: stop at the next step boundary
         config = MappingConfig.from_template(template, "StreamProcessorFunction")
         self.stream = StreamMapping(
             config,
@@ -243,6 +246,7 @@ class ScriptedChoreography:
     def pump(self) -> int:
         """One round: the schedule if due, the stream mappings feed their functions, routed
         and redriven events start executions, waits that are over resume."""
+        self.check_stop()
         moved = 0
         if self.clock.now() >= self.next_remediation:
             moved += self.remediate()["received"]
@@ -262,6 +266,11 @@ class ScriptedChoreography:
             self.audit.poll()
         self._fed = False
         return moved
+
+    def check_stop(self) -> None:
+        """Stop here if Ctrl-C was pressed (see :func:`ctrl_c_between_steps`)."""
+        if self.stop_requested:
+            raise KeyboardInterrupt
 
     def run_until_quiet(self, max_rounds: int = 100_000) -> None:
         """Pump until nothing moves and nothing waits; waits pass on the clock."""
@@ -330,6 +339,28 @@ class ScriptedChoreography:
             return
         self.waiting[id(run)] = (machine, run)
         self.scheduler.after(seconds, lambda: self._advance(machine, run))
+
+
+@contextlib.contextmanager
+def ctrl_c_between_steps(choreography: ScriptedChoreography) -> Iterator[None]:
+    """Ctrl-C stops the run between two steps (an order posted, a pump round), never inside
+    one: Python raises KeyboardInterrupt wherever the main thread is, and one raised inside a
+    finaliser or a garbage-collection callback is printed and lost. A second Ctrl-C stops at
+    once. Outside the main thread (no signal handlers there) Ctrl-C behaves as usual."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def on_sigint(signum: int, frame: Any) -> None:
+        if choreography.stop_requested:
+            raise KeyboardInterrupt
+        choreography.stop_requested = True
+
+    previous = signal.signal(signal.SIGINT, on_sigint)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, previous)
 
 
 MAX_REMEDIATION_TICKS = 5
@@ -413,11 +444,13 @@ def run_demo(
             started = time.perf_counter()
             try:
                 with (
+                    ctrl_c_between_steps(choreography),
                     sdk_backoff_on(clock, random.Random(stream_seed(seed, "sdk-backoff"))),
                     LocalApi(template, lambda f: handler_of(template, f)) as api,
                 ):
                     say(f"Order API on {api.url} (HTTP, API Gateway proxy events).")
                     for n in range(orders):
+                        choreography.check_stop()
                         lines = order_lines(rng, hot_share)
                         body = {"customer_id": f"cust-{rng.randint(1, 12):03d}", "lines": lines}
                         status = _post(f"{api.url}/orders", body, f"demo-key-{seed}-{n:05d}")
