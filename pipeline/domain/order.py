@@ -208,13 +208,13 @@ def fold(
     return order
 
 
-# The events that end an order: they move it from an open status to a terminal one.
 # The events that turn an order back: its saga compensates (the compensation rate's numerator).
 COMPENSATION_STARTING_EVENTS = frozenset(
     kind
     for (before, kind), after in TRANSITIONS.items()
     if after == Status.COMPENSATING and before != Status.COMPENSATING
 )
+# The events that end an order: they move it from an open status to a terminal one.
 ENDING_EVENTS = frozenset(
     kind
     for (before, kind), after in TRANSITIONS.items()
