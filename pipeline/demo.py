@@ -36,9 +36,10 @@ from decimal import Decimal
 from typing import Any, TextIO
 
 import boto3
-import pyarrow.parquet as pq
 
 from pipeline.adapters.dynamo import from_item, to_item
+from pipeline.analytics.athena import LocalAthena
+from pipeline.analytics.lake import Lake
 from pipeline.asl import Execution, ExecutionRun, TaskFailed
 from pipeline.domain.order import COMPENSATION_STARTING_EVENTS, ENDING_EVENTS, TERMINAL
 from pipeline.handlers import audit_forwarder, payment, shipping
@@ -79,7 +80,8 @@ class DemoReport:
     stock: dict[str, tuple[int, int, int, int]] = field(default_factory=dict)
     lake_rows: int = 0
     lake_files: int = 0
-    lake_matches_store: bool = False
+    lake_matches_store: bool = False  # every stored event in the lake, nothing else
+    lake_duplicates: int = 0  # extra copies of events (Firehose delivers at least once)
     one_side_effect_each: bool = False
     dynamodb_throttled: int = 0
     failures: Counter[str] = field(default_factory=Counter)
@@ -198,12 +200,18 @@ class ScriptedChoreography:
         )
         self.delivery.connect()
 
-    def connect_audit_lake(self, session: boto3.Session) -> LocalFirehose:
-        """The second stream consumer: audit rows through a local Firehose into Parquet."""
+    def connect_audit_lake(
+        self, session: boto3.Session, knobs: Mapping[str, str] | None = None, seed: int = 0
+    ) -> LocalFirehose:
+        """The second stream consumer: audit rows through a local Firehose into Parquet
+        (storing some records twice when FAKE_FIREHOSE_DUPLICATE_RATE is set)."""
+        rate = float((knobs or {}).get("FAKE_FIREHOSE_DUPLICATE_RATE", "0"))
+        rng = random.Random(stream_seed(seed, "firehose"))
         firehose = LocalFirehose(
             session.client("s3", endpoint_url=self.url),
             self.stack.ref("AuditLakeBucket"),
             self.template,
+            redelivered=(lambda: rng.random() < rate) if rate else None,
         )
         audit_forwarder.wiring.configure(
             audit_forwarder.ForwarderDeps(firehose, "AuditDeliveryStream", "local")
@@ -440,7 +448,7 @@ def run_demo(
             choreography = ScriptedChoreography(template, deployment, session, endpoint.url, clock)
             choreography.connect_rules(knobs, seed)
             endpoint.take_start_execution(choreography.start_execution)
-            firehose = choreography.connect_audit_lake(session)
+            firehose = choreography.connect_audit_lake(session, knobs, seed)
             started = time.perf_counter()
             try:
                 with (
@@ -479,7 +487,7 @@ def run_demo(
             report.dynamodb_throttled = endpoint.throttled
             firehose.flush()
             _fill_report(report, choreography, dynamodb, stack, session, endpoint.url)
-            _check_lake(report, session.client("s3", endpoint_url=endpoint.url), stack, dynamodb)
+            _check_lake(report, session, endpoint.url, stack, dynamodb)
         finally:
             os.environ.clear()
             os.environ.update(saved_env)
@@ -657,25 +665,23 @@ def _one_side_effect_each(events: list[dict[str, Any]]) -> bool:
     return all(n == 1 for n in per_order.values())
 
 
-def _check_lake(report: DemoReport, s3: Any, stack: Stack, dynamodb: Any) -> None:
-    """Events in the store = rows in the Parquet lake, one row per (order, sequence)."""
-    bucket = stack.ref("AuditLakeBucket")
-    keys = [
-        o["Key"]
-        for page in s3.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix="events/")
-        for o in page.get("Contents", [])
-    ]
-    rows: list[tuple[str, int]] = []
-    for key in keys:
-        table = pq.read_table(io.BytesIO(s3.get_object(Bucket=bucket, Key=key)["Body"].read()))
-        rows += zip(
-            table.column("order_id").to_pylist(), table.column("sequence").to_pylist(), strict=True
-        )
+def _check_lake(
+    report: DemoReport, session: boto3.Session, url: str, stack: Stack, dynamodb: Any
+) -> None:
+    """Events in the store = events in the Parquet lake, read as the analytics read it (the
+    lake on S3 through pyarrow, queried by DuckDB): each stored event there, nothing else;
+    copies of one event (Firehose delivers at least once) are counted, not matched."""
+    lake = Lake.open(f"s3://{stack.ref('AuditLakeBucket')}", session=session, endpoint_url=url)
+    with LocalAthena(lake) as athena:
+        rows = athena.records("SELECT order_id, sequence, event_id FROM audit_events")
+    in_lake = {(r["order_id"], r["sequence"], r["event_id"]) for r in rows}
     stored = {
-        (e["order_id"], int(e["sequence"])) for e in _scan(dynamodb, stack.ref("EventsTable"))
+        (e["order_id"], int(e["sequence"]), e["event_id"])
+        for e in _scan(dynamodb, stack.ref("EventsTable"))
     }
-    report.lake_rows, report.lake_files = len(rows), len(keys)
-    report.lake_matches_store = len(rows) == len(set(rows)) and set(rows) == stored
+    report.lake_rows, report.lake_files = len(rows), len(lake.files())
+    report.lake_duplicates = len(rows) - len(in_lake)
+    report.lake_matches_store = in_lake == stored
 
 
 def _scan(dynamodb, table: str) -> list[dict[str, Any]]:
@@ -749,8 +755,9 @@ def _print_report(report: DemoReport, say) -> None:
         f"p50 {report.latency_percentile(50):.2f} s, p99 {report.latency_percentile(99):.2f} s"
     )
     say(
-        f"Audit lake: {report.lake_rows} Parquet rows in {report.lake_files} files; "
-        f"one per stored event: {report.lake_matches_store}"
+        f"Audit lake: {report.lake_rows} Parquet rows in {report.lake_files} files "
+        f"({report.lake_duplicates} duplicate deliveries); "
+        f"every stored event, once each after de-duplication: {report.lake_matches_store}"
     )
     clock = (
         "virtual (waits jump; reproducible)"

@@ -138,7 +138,7 @@ def test_ctrl_c_stops_cleanly_lists_what_was_in_flight_and_leaves_nothing_half_w
         assert process.wait(timeout=120) == 130, output[-3000:]
     assert "Interrupted (Ctrl-C)" in output
     assert re.search(r"Orders not finished: \d+", output)
-    assert "one per stored event: True" in output
+    assert "every stored event, once each after de-duplication: True" in output
     assert "Stock conserved (initial = available + reserved + shipped, per SKU): True" in output
     assert "(reconciled)" in output
 

@@ -39,18 +39,19 @@ class Lake:
         profile: str | None = None,
         region: str | None = None,
         endpoint_url: str | None = None,
+        session: Any = None,
         template: Template | None = None,
     ) -> Lake:
         """A lake at a local directory or ``s3://bucket[/prefix]``. For S3 the credentials
-        come from the boto3 ``profile`` (or the default chain); ``endpoint_url`` points at an
-        S3-compatible endpoint (moto on loopback in the tests)."""
+        come from the boto3 ``profile`` (or the default chain), or from a boto3 ``session``;
+        ``endpoint_url`` points at an S3-compatible endpoint (moto on loopback locally)."""
         template = template or Template.load()
         keys = tuple(partition_keys(template))
         schema = lake_schema(template)
         for key in keys:
             schema = schema.append(pa.field(key, pa.string()))
         if location.startswith("s3://"):
-            filesystem = s3_filesystem(profile, region, endpoint_url)
+            filesystem = s3_filesystem(profile, region, endpoint_url, session)
             base = location[5:].rstrip("/")
         else:
             filesystem, base = pafs.LocalFileSystem(), str(location).rstrip("/")
@@ -124,13 +125,17 @@ def _compare(moment: datetime, after: bool) -> ds.Expression:
 
 
 def s3_filesystem(
-    profile: str | None, region: str | None, endpoint_url: str | None
+    profile: str | None,
+    region: str | None,
+    endpoint_url: str | None,
+    session: Any = None,
 ) -> pafs.S3FileSystem:
-    """pyarrow's S3 filesystem with a boto3 profile's credentials (so ``--profile`` means
-    what it means to the AWS CLI) and an optional S3-compatible endpoint."""
+    """pyarrow's S3 filesystem with a boto3 profile's (or ``session``'s) credentials, so
+    ``--profile`` means what it means to the AWS CLI, and an optional S3-compatible
+    endpoint."""
     import boto3
 
-    session = boto3.Session(profile_name=profile, region_name=region)
+    session = session or boto3.Session(profile_name=profile, region_name=region)
     credentials = session.get_credentials()
     if credentials is None:
         raise ValueError(f"no AWS credentials for profile {profile or '(default)'}")

@@ -41,6 +41,20 @@ def arrow_type(glue: str) -> pa.DataType:
     raise ValueError(f"unsupported Glue type {glue!r}")
 
 
+def glue_type(kind: pa.DataType) -> str:
+    """An Arrow type as the Glue/Hive type string :func:`arrow_type` reads (its inverse)."""
+    for name, scalar in _SCALARS.items():
+        if kind == scalar:
+            return name
+    if pa.types.is_decimal(kind):
+        return f"decimal({kind.precision},{kind.scale})"
+    if pa.types.is_list(kind):
+        return f"array<{glue_type(kind.value_type)}>"
+    if pa.types.is_struct(kind):
+        return "struct<" + ",".join(f"{f.name}:{glue_type(f.type)}" for f in kind) + ">"
+    raise ValueError(f"no Glue type for {kind}")
+
+
 def _split_fields(body: str) -> list[tuple[str, str]]:
     """``a:int,b:struct<c:string>`` -> [(a, int), (b, struct<c:string>)], nesting respected."""
     fields, depth, current = [], 0, ""

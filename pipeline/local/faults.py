@@ -9,7 +9,8 @@ Lambda invocation throttled: retried by the state machine), FAKE_DUPLICATE_DELIV
 after its handler did its work, before the state machine saw the result: the retry must not
 repeat the side effect), FAKE_DYNAMODB_THROTTLE_RATE (the endpoint answers DynamoDB data
 calls with ProvisionedThroughputExceededException; boto3 retries, then the adapters' transient
-errors and the state machines' retries take over).
+errors and the state machines' retries take over), FAKE_FIREHOSE_DUPLICATE_RATE (Firehose
+stores an audit record twice: at-least-once delivery into the lake).
 """
 
 from __future__ import annotations
@@ -35,7 +36,9 @@ SCENARIOS: dict[str, dict[str, str]] = {
     # full jitter, 5 attempts: at most 62 s) outlast it for some orders; the rest compensate.
     "carrier-outage-window": {"FAKE_CARRIER_OUTAGE_S": "40"},
     "throttling": {"FAKE_START_THROTTLE_RATE": "0.3", "FAKE_LAMBDA_THROTTLE_RATE": "0.2"},
-    "duplicates": {"FAKE_DUPLICATE_DELIVERY_RATE": "0.5"},
+    # EventBridge delivers half the events twice, and Firehose stores a fifth of the audit
+    # records twice (a retried batch): the lake holds copies the analytics must not count.
+    "duplicates": {"FAKE_DUPLICATE_DELIVERY_RATE": "0.5", "FAKE_FIREHOSE_DUPLICATE_RATE": "0.2"},
     "timeouts": {"FAKE_TASK_TIMEOUT_RATE": "0.25"},
     # boto3 retries a throttled call itself (10 attempts for DynamoDB); with 2 attempts most
     # throttles reach the adapters, whose transient errors the state machines retry.

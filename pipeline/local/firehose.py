@@ -59,7 +59,10 @@ class LocalFirehose:
         template: Template,
         stream_id: str = "AuditDeliveryStream",
         clock: Callable[[], datetime] | None = None,
+        redelivered: Callable[[], bool] | None = None,
     ) -> None:
+        """``redelivered()`` true for a record: it is stored twice, as when Firehose retries
+        a batch whose acknowledgement was lost (Firehose delivers at least once)."""
         config = template.properties(stream_id)["ExtendedS3DestinationConfiguration"]
         self.s3, self.bucket, self.name = s3, bucket, stream_id
         self.prefix = config["Prefix"]
@@ -73,6 +76,8 @@ class LocalFirehose:
         self._lock = threading.Lock()
         self.objects: list[str] = []
         self.rows_written = 0
+        self.redelivered = redelivered or (lambda: False)
+        self.duplicated_rows = 0
 
     def put_record_batch(self, DeliveryStreamName: str, Records: list[dict]) -> dict:
         """Accept newline-delimited JSON records, as Firehose's API does."""
@@ -80,10 +85,12 @@ class LocalFirehose:
         with self._lock:
             for record in Records:
                 data = record["Data"]
+                copies = 2 if self.redelivered() else 1
                 for line in (data.decode() if isinstance(data, bytes) else data).splitlines():
                     if line.strip():
-                        self._rows.append(json.loads(line))
-                        self._bytes += len(line)
+                        self._rows.extend([json.loads(line)] * copies)
+                        self._bytes += len(line) * copies
+                        self.duplicated_rows += copies - 1
                 self._opened = self._opened or self.clock()
                 responses.append({"RecordId": str(uuid.uuid4())})
             due = self._bytes >= self.max_bytes or (

@@ -314,6 +314,7 @@ class Simulation:
                     None if cause is None else f"{order.order_id}-{cause:03d}",
                     order.last_hash,
                     self._fields(order, event_type, kind, refund),
+                    copies=2 if self.failures.lake_redelivered() else 1,
                 )
             stats.events[event_type] += 1
             if order.ended_at is None and order.status in TERMINAL:

@@ -96,6 +96,7 @@ class FailureModel:
     task_timeout: float = 0.0  # a task times out after its handler did its work
     dynamodb_throttle: float = 0.0  # a DynamoDB call is throttled (per attempt)
     dynamodb_attempts: int = 3  # attempts the SDK makes (botocore standard mode: 3)
+    lake_duplicate: float = 0.0  # Firehose stores an audit record twice
     seed: int = 0
     rng: random.Random = field(init=False)
 
@@ -107,6 +108,7 @@ class FailureModel:
         self.start_throttled = Bernoulli(self.start_throttle, rng)
         self.lambda_throttled = Bernoulli(self.lambda_throttle, rng)
         self.timed_out = Bernoulli(self.task_timeout, rng)
+        self.lake_redelivered = Bernoulli(self.lake_duplicate, rng)
         # a DynamoDB call throttled on every SDK attempt: the SDK gives up
         self.dynamodb_fails = Bernoulli(self.dynamodb_throttle**self.dynamodb_attempts, rng)
 
@@ -144,6 +146,7 @@ class FailureModel:
             task_timeout=knobs.get("FAKE_TASK_TIMEOUT_RATE", 0.0),
             dynamodb_throttle=knobs.get("FAKE_DYNAMODB_THROTTLE_RATE", 0.0),
             dynamodb_attempts=int(knobs.get("AWS_MAX_ATTEMPTS", 3)),
+            lake_duplicate=knobs.get("FAKE_FIREHOSE_DUPLICATE_RATE", 0.0),
             seed=seed,
         )
 

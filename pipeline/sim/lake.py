@@ -72,8 +72,10 @@ class SimLake:
         causation_id: str | None,
         prev_hash: str | None,
         fields: dict[str, Any],
+        copies: int = 1,
     ) -> str:
-        """Record one event; returns its hash (the next event's ``prev_hash``)."""
+        """Record one event (``copies`` times: Firehose delivers at least once); returns its
+        hash (the next event's ``prev_hash``)."""
         moment = self.epoch + timedelta(seconds=at_s)
         body = {
             "type": event_type,
@@ -88,7 +90,7 @@ class SimLake:
             **fields,
         }
         digest = chain_digest(prev_hash, body)
-        self._rows.append((body, moment, prev_hash, digest))
+        self._rows.extend([(body, moment, prev_hash, digest)] * copies)
         if len(self._rows) >= self.batch_rows:
             self.flush()
         return digest
