@@ -1,4 +1,4 @@
-"""Command line: `python -m pipeline demo` (more subcommands arrive with their issues)."""
+"""Command line: `python -m pipeline demo | simulate | lake` (more arrive with their issues)."""
 
 from __future__ import annotations
 
@@ -65,9 +65,23 @@ def main(argv: list[str] | None = None) -> int:
     )
     simulate.add_argument("--lake", metavar="DIR", help="write the audit events as Parquet here")
     simulate.add_argument("--json", metavar="FILE", help="write the summary as JSON here")
+    lake = commands.add_parser(
+        "lake", help="query the audit lake (a directory or s3://bucket/prefix) as Athena would"
+    )
+    lake.add_argument("action", choices=["queries", "query", "sql", "history", "verify"])
+    lake.add_argument("argument", nargs="?", help="query name, SQL text, or order id")
+    lake.add_argument("--lake", required=True, metavar="DIR|s3://BUCKET/PREFIX")
+    lake.add_argument("--profile", help="AWS profile for an s3:// lake")
+    lake.add_argument("--region")
+    lake.add_argument("--endpoint-url", help="an S3-compatible endpoint (e.g. moto)")
+    lake.add_argument("--since", type=_moment, help="only partitions from this UTC hour on")
+    lake.add_argument("--until", type=_moment, help="only partitions up to this UTC hour")
+    lake.add_argument("--at", type=_moment, help="history: also show the state at this time")
     args = parser.parse_args(argv)
     if args.command == "simulate":
         return _simulate(args)
+    if args.command == "lake":
+        return _lake(args)
     if args.command == "demo":
         from pipeline.demo import run_demo
 
@@ -147,6 +161,55 @@ def _progress_bar(stream):
         stream.flush()
 
     return show
+
+
+def _lake(args: argparse.Namespace) -> int:
+    import pandas as pd
+
+    from pipeline.analytics import history, integrity
+    from pipeline.analytics.athena import LocalAthena
+    from pipeline.analytics.lake import Lake
+
+    lake = Lake.open(
+        args.lake, profile=args.profile, region=args.region, endpoint_url=args.endpoint_url
+    )
+    needs_argument = {"query": "a query name", "sql": "SQL text", "history": "an order id"}
+    if args.action in needs_argument and not args.argument:
+        print(f"lake {args.action} needs {needs_argument[args.action]}", file=sys.stderr)
+        return 2
+    pd.set_option("display.width", 200)
+    with LocalAthena(lake, since=args.since, until=args.until) as athena:
+        if args.action == "queries":
+            print("\n".join(sorted(athena.queries)))
+        elif args.action == "query":
+            print(athena.query(args.argument).to_string(index=False))
+        elif args.action == "sql":
+            print(athena.sql(args.argument).to_string(index=False))
+        elif args.action == "history":
+            events = history.from_lake(athena, args.argument)
+            if not events:
+                print(f"no events for order {args.argument!r} in the lake", file=sys.stderr)
+                return 1
+            for event in events:
+                print(f"{event.sequence:>3}  {event.occurred_at.isoformat()}  {event.type}")
+            if args.at:
+                state = history.state_at(events, args.at)
+                print(f"at {args.at.isoformat()}: {state.status} (version {state.version})")
+        else:
+            problems = integrity.verify(athena)
+            for p in problems:
+                print(f"{p['order_id']} #{p['sequence']}: {p['problem']} ({p['detail']})")
+            print(f"{len(problems)} problems" if problems else "every order's chain is intact")
+            return 1 if problems else 0
+    return 0
+
+
+def _moment(text: str):
+    """An ISO time; without a zone it is UTC."""
+    from datetime import UTC, datetime
+
+    moment = datetime.fromisoformat(text)
+    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
 
 
 def _rate(text: str) -> float:
