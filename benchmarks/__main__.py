@@ -35,6 +35,9 @@ def main() -> None:
     from benchmarks import simulator
 
     simulator.report()
+    from benchmarks import analytics
+
+    analytics.main()  # the first run makes the 10M-event lake under .bench/ (minutes)
 
 
 if __name__ == "__main__":
