@@ -88,7 +88,7 @@ def test_the_state_at_a_moment_is_what_the_order_was_then(stored_and_lake):
     assert history.state_at(events, placed + timedelta(hours=1)).status == "CANCELLED"
 
 
-def test_an_s3_lake_reads_through_the_same_code_as_a_local_one(tmp_path):
+def test_an_s3_lake_reads_through_the_same_code_as_a_local_one(tmp_path, monkeypatch):
     fixed_lake.write(tmp_path)
     local = Lake.open(str(tmp_path))
     with LocalEndpoint() as endpoint:
@@ -107,3 +107,11 @@ def test_an_s3_lake_reads_through_the_same_code_as_a_local_one(tmp_path):
                 assert on_s3.query(name).equals(on_disk.query(name)), name
         late = fixed_lake.DAY.replace(hour=11)
         assert [f.split("/")[-2] for f in remote.files(since=late)] == ["hour=11"]
+        # a named profile, as `--profile` gives it: credentials from the shared file
+        credentials = tmp_path / "credentials"
+        credentials.write_text("[audit]\naws_access_key_id = a\naws_secret_access_key = b\n")
+        monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", str(credentials))
+        by_profile = Lake.open(
+            "s3://audit-lake/audit", profile="audit", region="us-east-1", endpoint_url=endpoint.url
+        )
+        assert by_profile.files() == remote.files()
