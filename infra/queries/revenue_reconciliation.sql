@@ -4,6 +4,7 @@
 WITH events AS (
     SELECT DISTINCT event_id, order_id, event_type, amount
     FROM audit_events
+    WHERE event_type IN ('OrderPlaced', 'PaymentCaptured', 'PaymentRefunded', 'OrderConfirmed')
 ),
 money AS (
     SELECT

@@ -6,9 +6,10 @@ the lake's pyarrow dataset (:mod:`pipeline.analytics.lake`), local or on S3. Duc
 column selections and filters into the scan, so a query reads only the columns it names, and
 a filter on ``year``/``month``/``day``/``hour`` skips whole partitions, as Athena does.
 
-The two dialects meet through one macro: Athena's ``approx_percentile(x, q)`` is DuckDB's
+The two dialects meet through three macros: Athena's ``approx_percentile(x, q)`` is DuckDB's
 ``quantile_disc(x, q)`` (an exact quantile, which is what Athena's approximation converges
-to; on small inputs both return a value of the input). Results come back as pandas
+to; on small inputs both return a value of the input), and ``xxhash64(to_utf8(s))`` is
+DuckDB's 64-bit ``hash(s)``. Results come back as pandas
 DataFrames built from Arrow, so ``decimal(12,2)`` amounts stay ``Decimal`` (never floats).
 """
 
@@ -22,8 +23,13 @@ from typing import Any
 from pipeline.analytics.lake import Lake
 from pipeline.template import INFRA_DIR, Template
 
-# Athena (Trino) functions the queries use that DuckDB spells differently.
-COMPATIBILITY = ("CREATE OR REPLACE MACRO approx_percentile(x, q) AS quantile_disc(x, q)",)
+# Athena (Trino) functions the queries use that DuckDB spells differently. xxhash64 gives a
+# different 64-bit value from Athena's; the queries only compare digests with each other.
+COMPATIBILITY = (
+    "CREATE OR REPLACE MACRO approx_percentile(x, q) AS quantile_disc(x, q)",
+    "CREATE OR REPLACE MACRO to_utf8(x) AS x",
+    "CREATE OR REPLACE MACRO xxhash64(x) AS CASE WHEN x IS NULL THEN NULL ELSE hash(x) END",
+)
 _FILE = re.compile(r"--\s*file:\s*(\S+)")
 
 
@@ -42,7 +48,13 @@ def named_queries(template: Template | None = None) -> dict[str, str]:
 
 class LocalAthena:
     """DuckDB over a :class:`Lake`; ``since``/``until`` limit the view to those hours'
-    partitions (the files of other hours are not opened)."""
+    partitions (the files of other hours are not opened).
+
+    The view reads the lake's Parquet files with DuckDB's own reader (multi-threaded, column
+    and row-group pruning), from the file list the :class:`Lake` gives. A remote lake's files
+    are read through the lake's own pyarrow filesystem, registered with DuckDB (fsspec), so a
+    local lake and an S3 one differ only in where the bytes come from.
+    """
 
     def __init__(
         self,
@@ -58,8 +70,19 @@ class LocalAthena:
         self.connection = duckdb.connect()
         for statement in COMPATIBILITY:
             self.connection.execute(statement)
-        self.dataset = lake.dataset(since, until)
-        self.connection.register("audit_events", self.dataset)
+        files = lake.files(since, until)
+        if lake.remote:
+            self.connection.register_filesystem(lake_filesystem(lake.filesystem))
+            files = [f"{LAKE_PROTOCOL}://{path}" for path in files]
+        if files:
+            listed = ", ".join("'" + path.replace("'", "''") + "'" for path in files)
+            self.connection.execute(
+                f"CREATE VIEW audit_events AS SELECT * FROM read_parquet([{listed}],"
+                " hive_partitioning = true, hive_types_autocast = false)"
+            )
+        else:  # an empty lake (or window): the table's columns, no rows
+            empty = lake.schema.empty_table()
+            self.connection.register("audit_events", empty)
 
     def sql(self, text: str, parameters: list[Any] | None = None) -> Any:
         """Any SQL over ``audit_events``; a pandas DataFrame (decimals as ``Decimal``)."""
@@ -84,6 +107,26 @@ class LocalAthena:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+
+LAKE_PROTOCOL = "lake"
+
+
+def lake_filesystem(filesystem: Any) -> Any:
+    """An fsspec view of a pyarrow filesystem under the ``lake://`` protocol, for DuckDB."""
+    from fsspec.implementations.arrow import ArrowFSWrapper
+
+    class LakeFileSystem(ArrowFSWrapper):
+        protocol = LAKE_PROTOCOL
+
+        @classmethod
+        def _strip_protocol(cls, path: Any) -> Any:
+            prefix = f"{LAKE_PROTOCOL}://"
+            if isinstance(path, list):
+                return [cls._strip_protocol(p) for p in path]
+            return path[len(prefix) :] if path.startswith(prefix) else path
+
+    return LakeFileSystem(filesystem)
 
 
 def _counts_as_integers(table: Any) -> Any:

@@ -88,6 +88,10 @@ class Lake:
     def files(self, since: datetime | None = None, until: datetime | None = None) -> list[str]:
         return sorted(self.dataset(since, until).files)
 
+    @property
+    def remote(self) -> bool:
+        return not isinstance(self.filesystem, pafs.LocalFileSystem)
+
     def bytes(self, since: datetime | None = None, until: datetime | None = None) -> int:
         """Stored size of the lake's files (of the hours in the window)."""
         infos = self.filesystem.get_file_info(self.files(since, until))
