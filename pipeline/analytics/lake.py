@@ -5,7 +5,8 @@ stream's prefix in the template); the local Firehose and the simulator write the
 A :class:`Lake` is that tree behind a pyarrow filesystem: ``LocalFileSystem`` for a directory,
 ``S3FileSystem`` for ``s3://bucket/prefix`` (credentials from a boto3 profile, and an endpoint
 for moto or another S3-compatible store). Everything above it (the local Athena, history,
-integrity checks) reads through :meth:`Lake.dataset`, so a local and an S3 lake are read alike.
+integrity checks) reads the files the lake lists, through its filesystem, so a local and an
+S3 lake are read alike.
 """
 
 from __future__ import annotations

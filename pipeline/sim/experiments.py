@@ -19,6 +19,7 @@ from typing import Any
 
 from pipeline.sim.engine import EXPRESS, STANDARD
 from pipeline.sim.run import RunSpec, simulate
+from pipeline.sim.topology import Topology
 from pipeline.template import Template
 
 
@@ -103,8 +104,6 @@ def coordination_styles(template: Template | None = None) -> dict[str, list[str]
     start a state machine from a domain event; ``orchestration`` lists state machines that
     start or call other state machines (a Task on ``states:startExecution``)."""
     template = template or Template.load()
-    from pipeline.sim.topology import Topology
-
     topology = Topology.from_template(template)
     orchestrating = [
         machine_id

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import json
 
-import pyarrow.compute as pc
 import pyarrow.parquet as pq
 import pytest
 
@@ -90,5 +89,5 @@ def test_two_events_swapped_are_named_as_reordered(lake):
 def test_a_duplicate_delivery_is_not_tampering(lake):
     with LocalAthena(lake) as athena:
         assert athena.query("duplicate_events").shape[0] == 1  # A's capture, twice
-        assert pc.sum(lake.dataset().to_table().column("sequence")).as_py() > 0
+        assert lake.dataset().count_rows() == 26  # 25 events, one stored twice
     assert problems(lake) == set()
