@@ -1,4 +1,4 @@
-"""Command line: `python -m pipeline demo | simulate | lake` (more arrive with their issues)."""
+"""Command line: `python -m pipeline demo | simulate | lake | diagrams`."""
 
 from __future__ import annotations
 
@@ -77,7 +77,19 @@ def main(argv: list[str] | None = None) -> int:
     lake.add_argument("--since", type=_moment, help="only partitions from this UTC hour on")
     lake.add_argument("--until", type=_moment, help="only partitions up to this UTC hour")
     lake.add_argument("--at", type=_moment, help="history: also show the state at this time")
+    diagrams = commands.add_parser(
+        "diagrams", help="draw the architecture from infra/template.yaml (PNG and SVG)"
+    )
+    diagrams.add_argument("--out", default="diagrams", help="directory to write them to")
     args = parser.parse_args(argv)
+    if args.command == "diagrams":
+        from pathlib import Path
+
+        from pipeline.diagrams.draw import draw_all
+
+        for path in draw_all(Path(args.out)):
+            print(path)
+        return 0
     if args.command == "simulate":
         return _simulate(args)
     if args.command == "lake":

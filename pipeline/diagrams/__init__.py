@@ -1,0 +1,1 @@
+"""Architecture diagrams drawn from ``infra/template.yaml`` (the ``diagrams`` package)."""
