@@ -28,7 +28,7 @@ from typing import Any
 import simpy
 from simpy.core import NORMAL
 
-from pipeline.asl import ExecutionRun, Invoke, TaskFailed
+from pipeline.asl import ExecutionRun, Invoke
 from pipeline.domain.order import TERMINAL, TRANSITIONS
 from pipeline.local.event_delivery import retry_after
 from pipeline.seeds import stream_seed
@@ -39,7 +39,7 @@ from pipeline.sim.lake import SimLake, money
 from pipeline.sim.latency import HOPS, HopSampler, LogNormal
 from pipeline.sim.orders import COMPENSATION_STEP, Plan, SimOrder, plan, status_after
 from pipeline.sim.regions import RegionProfile
-from pipeline.sim.replay import OK, SUCCESS_RESULT, Node, PathCache, replayable
+from pipeline.sim.replay import OK, Node, PathCache, replayable, resume_with
 from pipeline.sim.stats import Stats
 from pipeline.sim.topology import RuleTarget, SimMachine, Topology, matches
 from pipeline.sim.workloads import Workload
@@ -636,12 +636,7 @@ class Simulation:
                 return
             waiter = run.waiter = env.event()
             self._advance(run, node)  # may settle at once (a throttled invoke)
-            outcome = yield waiter
-            if isinstance(effect, Invoke):
-                if outcome == OK:
-                    execution.resume(dict(SUCCESS_RESULT))
-                else:
-                    execution.resume(failure=TaskFailed(outcome, "simulated"))
+            resume_with(execution, effect, (yield waiter))
 
     def _act(
         self,

@@ -104,11 +104,7 @@ class PathCache:
         )
         effect, before = run.step(), 0
         for outcome in path:
-            if isinstance(effect, Invoke):
-                if outcome == OK:
-                    run.resume(dict(SUCCESS_RESULT))
-                else:
-                    run.resume(failure=TaskFailed(outcome or "States.TaskFailed", "simulated"))
+            resume_with(run, effect, outcome)
             before = _entered(run)
             effect = run.step()
         transitions = _entered(run) - before
@@ -139,6 +135,29 @@ class PathCache:
             transitions=transitions,
             path=path,
         )
+
+
+def resume_with(run: ExecutionRun, effect: Any, outcome: str | None) -> None:
+    """Hand a task's ``outcome`` (:data:`OK` or an error name) back to the interpreter; a
+    wait (``effect`` not an Invoke) needs nothing."""
+    if isinstance(effect, Invoke):
+        if outcome == OK:
+            run.resume(dict(SUCCESS_RESULT))
+        else:
+            run.resume(failure=TaskFailed(outcome or "States.TaskFailed", "simulated"))
+
+
+def run_with_outcomes(
+    definition: Mapping[str, Any], input: Any, outcomes: list[str]
+) -> ExecutionRun:
+    """An execution run to its end, its tasks ending with ``outcomes`` in turn (then OK):
+    what one simulated execution on that path looked like, history included."""
+    run = ExecutionRun(definition, input, None, clock=lambda: _EPOCH, rng=random.Random(0))
+    pending = list(outcomes)
+    while (effect := run.step()) is not None:
+        outcome = (pending.pop(0) if pending else OK) if isinstance(effect, Invoke) else None
+        resume_with(run, effect, outcome)
+    return run
 
 
 def _entered(run: ExecutionRun) -> int:
