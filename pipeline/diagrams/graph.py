@@ -71,27 +71,13 @@ class Graph:
             return "orchestration"
         return "failures"
 
-    def neighbourhood(self, centre: str, depth: int = 2) -> Graph:
-        """The nodes within ``depth`` edges of ``centre`` and the edges among them."""
-        keep, frontier = {centre}, {centre}
-        for _ in range(depth):
-            frontier = {
-                e.target if e.source in frontier else e.source
-                for e in self.edges
-                if e.source in frontier or e.target in frontier
-            } - keep
-            keep |= frontier
-        return Graph(
-            {n: t for n, t in self.nodes.items() if n in keep},
-            {e for e in self.edges if e.source in keep and e.target in keep},
-        )
 
 
 def from_template(template: Template) -> Graph:
     graph = Graph({lid: r["Type"] for lid, r in template.resources.items() if r["Type"] in TIERS})
     for logical_id, resource in template.resources.items():
         for referenced, path in _references(resource.get("Properties", {})):
-            _connect(graph, template, logical_id, referenced, path)
+            _connect(graph, logical_id, referenced, path)
     _connect_queries(graph, template)
     _connect_alarms(graph, template)
     # One edge per pair, keeping the label when one of its references says what it is.
@@ -103,10 +89,8 @@ def from_template(template: Template) -> Graph:
     return graph
 
 
-def _connect(graph: Graph, template: Template, holder: str, referenced: str, path: tuple) -> None:
-    if referenced not in graph.nodes:
-        return
-    if holder not in graph.nodes:
+def _connect(graph: Graph, holder: str, referenced: str, path: tuple) -> None:
+    if referenced not in graph.nodes or holder not in graph.nodes:
         return
     label = ""
     if "DeadLetterConfig" in path or "OnFailure" in path:

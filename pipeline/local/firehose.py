@@ -77,7 +77,6 @@ class LocalFirehose:
         self.objects: list[str] = []
         self.rows_written = 0
         self.redelivered = redelivered or (lambda: False)
-        self.duplicated_rows = 0
 
     def put_record_batch(self, DeliveryStreamName: str, Records: list[dict]) -> dict:
         """Accept newline-delimited JSON records, as Firehose's API does."""
@@ -90,7 +89,6 @@ class LocalFirehose:
                     if line.strip():
                         self._rows.extend([json.loads(line)] * copies)
                         self._bytes += len(line) * copies
-                        self.duplicated_rows += copies - 1
                 self._opened = self._opened or self.clock()
                 responses.append({"RecordId": str(uuid.uuid4())})
             due = self._bytes >= self.max_bytes or (
