@@ -1,10 +1,11 @@
-"""Command line: `python -m pipeline demo | simulate | lake | diagrams`."""
+"""Command line: `python -m pipeline demo | simulate | lake | diagrams | deploy | endpoint`."""
 
 from __future__ import annotations
 
 import argparse
 import sys
 
+from pipeline.deploy import cli as deploy_cli
 from pipeline.local.faults import SCENARIOS
 from pipeline.sim.regions import PROFILES, QUOTA_NAMES
 from pipeline.sim.run import WORKLOADS
@@ -81,7 +82,10 @@ def main(argv: list[str] | None = None) -> int:
         "diagrams", help="draw the architecture from infra/template.yaml (PNG and SVG)"
     )
     diagrams.add_argument("--out", default="diagrams", help="directory to write them to")
+    deploy_cli.add_parsers(commands)
     args = parser.parse_args(argv)
+    if args.command in ("deploy", "endpoint"):
+        return deploy_cli.run(args)
     if args.command == "diagrams":
         from pathlib import Path
 

@@ -105,6 +105,12 @@ class DemoReport:
     unfinished: list[str] = field(default_factory=list)  # "order_id STATUS"
     # per order: "compensated" (0/1), "retries:Machine.State", "dead_lettered" (validation)
     per_order: dict[str, Counter[str]] = field(default_factory=dict)
+    # every state machine execution, in the order they ended, with its history
+    runs: list[tuple[str, Execution]] = field(default_factory=list, repr=False)
+
+    def executions_of(self, order_id: str) -> list[tuple[str, Execution]]:
+        """The executions (machine, execution) an order's events started, in order."""
+        return [(m, e) for m, e in self.runs if _order_of(e) == order_id]
 
     def latency_percentile(self, q: float) -> float:
         """Nearest-rank percentile of order latency (0 when no order finished)."""
@@ -608,6 +614,7 @@ def _fill_report(report, choreography, dynamodb, stack, session, url) -> None:
         f"{m}: {w.error}" for m, w in choreography.walks if w.status != "SUCCEEDED"
     )
     report.executions = Counter(f"{m}:{w.status}" for m, w in choreography.walks)
+    report.runs = list(choreography.walks)
     report.retries = sum(w.retries for _, w in choreography.walks)
     report.delivery_retries = choreography.delivery.retries
     report.duplicate_deliveries = choreography.duplicates
@@ -620,6 +627,15 @@ def _fill_report(report, choreography, dynamodb, stack, session, url) -> None:
             QueueUrl=stack.ref(queue_id), AttributeNames=["ApproximateNumberOfMessages"]
         )["Attributes"]
         report.dlq_depth[queue_id] = int(attributes["ApproximateNumberOfMessages"])
+
+
+def _order_of(execution: Execution) -> str | None:
+    """The order an execution ran for, from the event it started with."""
+    started = (
+        execution.history[0].get("executionStartedEventDetails", {}) if execution.history else {}
+    )
+    detail = (started.get("input") or {}).get("detail") or {}
+    return detail.get("order_id")
 
 
 def _per_order(orders, events, choreography) -> dict[str, Counter[str]]:

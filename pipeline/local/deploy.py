@@ -1,37 +1,38 @@
-"""Deploy ``infra/template.yaml`` into the local endpoint through the CloudFormation API.
+"""The local endpoint as a deployment target: what moto's CloudFormation cannot create.
 
-The same steps as ``sam deploy``, offline: package the handlers into a zip in an artifact
-bucket, translate the SAM template with aws-sam-translator, and create the stack with
-CloudFormation (moto's). moto's CloudFormation does not implement every resource type of the
-template; for each of those the deployer makes the local equivalent itself and says so in
-:attr:`Deployment.equivalents`, never skipping a resource silently:
+:func:`pipeline.deploy.stack.deploy` runs the same flow against moto as against AWS
+(package, translate, change set, execute, follow, outputs). moto's CloudFormation does not
+implement every resource type of the template; :class:`LocalAdapter` sends it the rest and
+makes each missing resource itself, saying how in :attr:`Deployment.equivalents`, never
+skipping one silently:
 
 * types moto's CloudFormation lacks but whose API moto serves (bucket and queue policies,
-  alarms, the Glue catalogue, Athena, Firehose, log streams) are created through that API;
+  alarms, the Glue catalogue, Athena, Firehose, log streams) are made through that API;
 * types the local runtime provides instead (the REST API, served by
   :mod:`pipeline.local.http_api`; stream event-source mappings, run by
   :mod:`pipeline.local.stream_mapping`, because moto would hand stream records to Docker).
 
-References from deployed resources to the equivalents are resolved in the template before
-it is sent, to the names the equivalents are then created with.
+References from deployed resources to those are resolved in the template before it is
+sent, to the names they are then made with; an update remakes the ones that changed and a
+delete removes them. :func:`deploy` is what the local runtime (the demo) calls.
 """
 
 from __future__ import annotations
 
 import copy
-import io
 import json
-import zipfile
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
+from pipeline.deploy import changes
+from pipeline.deploy import stack as flow
+from pipeline.deploy.sam import query_text
+from pipeline.deploy.target import LOCAL_ACCOUNT, Target
 from pipeline.local.provision import PhysicalResource, Stack, physical_name
-from pipeline.template import INFRA_DIR, Template
+from pipeline.template import Template
 
-PACKAGE_ROOT = Path(__file__).resolve().parent.parent
-ARTIFACT_KEY = "lambda/handlers.zip"
+LOCAL_KEY = "pipeline:local"  # template Metadata: the resources made locally, as translated
 
 # Types the local runtime serves itself, with the reason it does not deploy them to moto.
 RUNTIME_PROVIDED = {
@@ -76,34 +77,110 @@ class Deployment:
         return lines
 
 
-def package(root: Path = PACKAGE_ROOT) -> bytes:
-    """The Lambda deployment zip: the ``pipeline`` package's Python sources."""
-    buffer = io.BytesIO()
-    with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as archive:
-        for path in sorted(root.rglob("*.py")):
-            archive.write(path, Path("pipeline") / path.relative_to(root))
-    return buffer.getvalue()
+class LocalAdapter:
+    """Feeds moto's CloudFormation the resources it can create and makes the rest itself.
 
+    The resources made locally travel in the sent template's ``Metadata`` (as translated),
+    so a later update or delete, from another process, knows what was made and how.
+    """
 
-def translate(template: Template, code_uri: str, region: str) -> dict[str, Any]:
-    """The SAM template as plain CloudFormation (state machine definitions inlined)."""
-    import boto3
-    from samtranslator.parser.parser import Parser
-    from samtranslator.translator.translator import Translator
+    def __init__(self) -> None:
+        self.translated: dict[str, Any] = {}
+        self.stack: Stack | None = None
+        self.deployed: dict[str, str] = {}  # logical id -> type, created by CloudFormation
 
-    body = copy.deepcopy(dict(template.body))
-    for logical_id, resource in body["Resources"].items():
-        props = resource.get("Properties", {})
-        if resource["Type"] == "AWS::Serverless::StateMachine" and "DefinitionUri" in props:
-            props.pop("DefinitionUri")
-            props["Definition"] = template.state_machine_definition(logical_id)
-        if resource["Type"] == "AWS::Serverless::Function":
-            props["CodeUri"] = code_uri
-    body.setdefault("Globals", {}).setdefault("Function", {})["CodeUri"] = code_uri
+    def adapt(
+        self, body: dict, target: Target, stack_name: str, parameters: dict
+    ) -> dict[str, Any]:
+        from moto.cloudformation.parsing import get_model_map
 
-    translator = Translator(None, Parser(), boto_session=boto3.Session(region_name=region))
-    # The template names no managed policies, so none has to be looked up in IAM.
-    return translator.translate(body, parameter_values={}, get_managed_policy_map=dict)
+        self.translated = body
+        supported = get_model_map()
+        local = {
+            logical: resource
+            for logical, resource in body["Resources"].items()
+            if resource["Type"] in RUNTIME_PROVIDED or resource["Type"] not in supported
+        }
+        stack = _stack(target, stack_name, body, parameters)
+        for logical, resource in local.items():  # names first: deployed resources refer to them
+            stack.resources[logical] = _planned(stack, logical, resource)
+        sent = _moto_compatible(_without(body, local, stack))
+        sent.setdefault("Metadata", {})[LOCAL_KEY] = local
+        return sent
+
+    def local_changes(
+        self, previous: Mapping | None, sent: Mapping, plan: changes.Plan
+    ) -> list[changes.Change]:
+        """Changes to the resources made locally; and, because moto's change sets list no
+        resource a parameter change reaches (AWS's do), the resources reading one."""
+        old, new = _local(previous), _local(sent)
+        found = [
+            changes.Change(
+                "Add" if logical not in old else "Modify", logical, r["Type"], origin="local"
+            )
+            for logical, r in new.items()
+            if old.get(logical) != r
+        ]
+        found += [
+            changes.Change("Remove", logical, r["Type"], origin="local")
+            for logical, r in old.items()
+            if logical not in new
+        ]
+        if plan.kind != "UPDATE":
+            return found
+        listed = {c.logical_id for c in plan.changes} | {c.logical_id for c in found}
+        parameters = set(plan.changed_parameters())
+        resources = {**sent["Resources"], **new}
+        found += [
+            changes.Change("Modify", logical, resource["Type"], origin="inferred")
+            for logical, resource in resources.items()
+            if logical not in listed and _reads(resource, parameters)
+        ]
+        return found
+
+    def after_execute(
+        self, target: Target, stack_name: str, previous: Mapping | None, sent: Mapping
+    ) -> dict[str, str]:
+        """Make, remake or remove the local resources the change touched; say how each is made."""
+        stack = self._resolved(target, stack_name, sent)
+        old, new = _local(previous), _local(sent)
+        for logical, resource in reversed(list(old.items())):
+            if new.get(logical) != resource:
+                _remove_equivalent(target.client, stack, logical, resource)
+        return {
+            logical: (
+                _make_equivalent(target.client, stack, logical, resource)
+                if old.get(logical) != resource
+                else _how(resource["Type"], stack.resolve_deep(resource.get("Properties", {})))
+            )
+            for logical, resource in new.items()
+        }
+
+    def before_delete(self, target: Target, stack_name: str, sent: Mapping) -> None:
+        stack = self._resolved(target, stack_name, sent)
+        for logical, resource in reversed(list(_local(sent).items())):
+            _remove_equivalent(target.client, stack, logical, resource)
+
+    def _resolved(self, target: Target, stack_name: str, sent: Mapping) -> Stack:
+        """The live stack's physical names and attributes, read from its services."""
+        cfn = target.client("cloudformation")
+        live = cfn.describe_stacks(StackName=stack_name)["Stacks"][0]
+        given = {p["ParameterKey"]: str(p["ParameterValue"]) for p in live.get("Parameters", [])}
+        stack = _stack(target, stack_name, sent, given)
+        for logical, resource in _local(sent).items():
+            stack.resources[logical] = _planned(stack, logical, resource)
+        created = {
+            r["LogicalResourceId"]: r
+            for r in cfn.describe_stack_resources(StackName=stack_name)["StackResources"]
+        }
+        self.deployed = {}
+        for logical, resource in sent["Resources"].items():
+            if logical not in created:
+                raise DeployError(f"CloudFormation did not create {logical} ({resource['Type']})")
+            self.deployed[logical] = resource["Type"]
+            stack.resources[logical] = _physical(target.client, stack, resource, created[logical])
+        self.stack = stack
+        return stack
 
 
 def deploy(
@@ -113,77 +190,63 @@ def deploy(
     stack_name: str = "orders",
     say: Callable[[str], None] = lambda _line: None,
 ) -> Deployment:
-    """Create the stack in the endpoint; return what was deployed and what was made locally."""
-    from moto.cloudformation.parsing import get_model_map
-
-    def client(name: str) -> Any:
-        return session.client(name, endpoint_url=endpoint_url)
-
-    region = session.region_name or "us-east-1"
-    account = "123456789012"
-    bucket = f"{stack_name}-artifacts-{account}"
-    s3 = client("s3")
-    s3.create_bucket(Bucket=bucket)
-    s3.put_object(Bucket=bucket, Key=ARTIFACT_KEY, Body=package())
-    translated = translate(template, f"s3://{bucket}/{ARTIFACT_KEY}", region)
-    say(f"Translated the SAM template: {len(translated['Resources'])} CloudFormation resources.")
-
-    supported = get_model_map()
-    local = {
-        logical: resource
-        for logical, resource in translated["Resources"].items()
-        if resource["Type"] in RUNTIME_PROVIDED or resource["Type"] not in supported
-    }
-    stack = Stack(stack_name, region, account)
-    stack.parameters = {
-        name: str(spec["Default"])
-        for name, spec in translated.get("Parameters", {}).items()
-        if "Default" in spec
-    }
-    for logical, resource in local.items():  # names first: deployed resources refer to them
-        stack.resources[logical] = _planned(stack, logical, resource)
-    body = _moto_compatible(_without(translated, local, stack))
-
-    cfn = client("cloudformation")
-    cfn.create_stack(
-        StackName=stack_name,
-        TemplateBody=json.dumps(body, default=str),
-        Capabilities=["CAPABILITY_IAM", "CAPABILITY_NAMED_IAM", "CAPABILITY_AUTO_EXPAND"],
+    """Create the stack in the local endpoint (approved without asking, the change set shown
+    as a count); return what was deployed and what was made locally."""
+    target = Target(session, endpoint_url, _account=LOCAL_ACCOUNT)
+    adapter = LocalAdapter()
+    result = flow.deploy(target, template, stack_name, say=say, adapter=adapter, show_plan=False)
+    if result.status not in ("CREATE_COMPLETE", "UPDATE_COMPLETE") or adapter.stack is None:
+        raise DeployError(f"{stack_name}: {result.status}")
+    deployment = Deployment(
+        adapter.stack, adapter.translated, dict(adapter.deployed), result.equivalents
     )
-    status = cfn.describe_stacks(StackName=stack_name)["Stacks"][0]
-    if status["StackStatus"] != "CREATE_COMPLETE":
-        raise DeployError(
-            f"{stack_name}: {status['StackStatus']} {status.get('StackStatusReason')}"
-        )
-    deployment = Deployment(stack, translated)
-    created = {
-        r["LogicalResourceId"]: r
-        for r in cfn.describe_stack_resources(StackName=stack_name)["StackResources"]
-    }
-    for logical, resource in body["Resources"].items():
-        if logical not in created:
-            raise DeployError(f"CloudFormation did not create {logical} ({resource['Type']})")
-        deployment.deployed[logical] = resource["Type"]
-        stack.resources[logical] = _physical(client, stack, resource, created[logical])
-    say(f"CloudFormation created {len(created)} resources (stack {stack_name}).")
-
-    for logical, resource in local.items():
-        deployment.equivalents[logical] = _make_equivalent(client, stack, logical, resource)
-    missing = set(translated["Resources"]) - set(deployment.deployed) - set(local)
+    missing = set(adapter.translated["Resources"]) - set(adapter.deployed) - set(result.equivalents)
     if missing:
         raise DeployError(f"neither deployed nor made locally: {sorted(missing)}")
-
-    lambda_ = client("lambda")
+    client = target.client
     for logical, kind in deployment.deployed.items():
         if kind == "AWS::Lambda::Function":
-            config = lambda_.get_function_configuration(FunctionName=stack.ref(logical))
+            config = client("lambda").get_function_configuration(
+                FunctionName=deployment.stack.ref(logical)
+            )
             deployment.environments[logical] = config.get("Environment", {}).get("Variables", {})
         elif kind == "AWS::StepFunctions::StateMachine":
             described = client("stepfunctions").describe_state_machine(
-                stateMachineArn=stack.ref(logical)
+                stateMachineArn=deployment.stack.ref(logical)
             )
             deployment.definitions[logical] = json.loads(described["definition"])
     return deployment
+
+
+def _reads(value: Any, parameters: set[str]) -> bool:
+    """Whether a resource refers to any of ``parameters`` (``Ref`` or ``${...}`` in a Sub)."""
+    if not parameters:
+        return False
+    if isinstance(value, Mapping):
+        if value.get("Ref") in parameters:
+            return True
+        sub = value.get("Fn::Sub")
+        text = sub if isinstance(sub, str) else sub[0] if isinstance(sub, list) else ""
+        if any("${" + name + "}" in text for name in parameters):
+            return True
+        return any(_reads(v, parameters) for v in value.values())
+    if isinstance(value, list):
+        return any(_reads(v, parameters) for v in value)
+    return False
+
+
+def _local(template: Mapping | None) -> dict[str, Any]:
+    return dict((template or {}).get("Metadata", {}).get(LOCAL_KEY, {}))
+
+
+def _stack(target: Target, stack_name: str, body: Mapping, parameters: Mapping) -> Stack:
+    stack = Stack(stack_name, target.region, target.account())
+    stack.parameters = {
+        name: str(spec["Default"])
+        for name, spec in body.get("Parameters", {}).items()
+        if "Default" in spec
+    } | dict(parameters)
+    return stack
 
 
 def _planned(stack: Stack, logical: str, resource: Mapping[str, Any]) -> PhysicalResource:
@@ -338,15 +401,6 @@ def _physical(
     return PhysicalResource(ref, {"Arn": ref if ref.startswith("arn:") else ""})
 
 
-def query_text(query_string: str) -> str:
-    """A named query's SQL: the template points at ``infra/queries/*.sql`` (one copy of each
-    query, run by DuckDB locally), which deployment inlines."""
-    marker = "-- file: "
-    if query_string.startswith(marker):
-        return (INFRA_DIR / query_string.removeprefix(marker).strip()).read_text()
-    return query_string
-
-
 def _tls_only(document: Mapping[str, Any]) -> bool:
     """True when every statement only denies requests made without TLS."""
     return all(
@@ -361,17 +415,12 @@ def _make_equivalent(
 ) -> str:
     """Create one resource moto's CloudFormation cannot, through its API; say how."""
     kind = resource["Type"]
-    if kind in RUNTIME_PROVIDED:
-        return f"{kind}: {RUNTIME_PROVIDED[kind]}"
     props = stack.resolve_deep(resource.get("Properties", {}))
+    how = _how(kind, props)
     name = stack.resources[logical].ref
+    if kind in RUNTIME_PROVIDED or how.startswith(f"{kind}: recorded"):
+        return how
     if kind == "AWS::S3::BucketPolicy":
-        if _tls_only(props["PolicyDocument"]):
-            return (
-                f"{kind}: recorded, not enforced: the endpoint is plain HTTP on loopback and "
-                "moto reads aws:SecureTransport as absent, so this TLS-only policy would deny "
-                "every request"
-            )
         client("s3").put_bucket_policy(
             Bucket=props["Bucket"], Policy=json.dumps(props["PolicyDocument"])
         )
@@ -414,10 +463,78 @@ def _make_equivalent(
     elif kind == "AWS::KinesisFirehose::DeliveryStream":
         config = {k: v for k, v in props.items() if k != "DeliveryStreamName"}
         client("firehose").create_delivery_stream(DeliveryStreamName=name, **config)
+    else:
+        raise DeployError(f"{logical}: no local equivalent for {kind}")
+    return how
+
+
+def _how(kind: str, props: Mapping[str, Any]) -> str:
+    """How the local endpoint has a resource of ``kind`` that its CloudFormation lacks."""
+    if kind in RUNTIME_PROVIDED:
+        return f"{kind}: {RUNTIME_PROVIDED[kind]}"
+    if kind == "AWS::S3::BucketPolicy" and _tls_only(props["PolicyDocument"]):
+        return (
+            f"{kind}: recorded, not enforced: the endpoint is plain HTTP on loopback and "
+            "moto reads aws:SecureTransport as absent, so this TLS-only policy would deny "
+            "every request"
+        )
+    if kind == "AWS::KinesisFirehose::DeliveryStream":
         return (
             f"{kind}: created through the Firehose API; records are delivered as Parquet by "
             "the local Firehose (pipeline.local.firehose)"
         )
-    else:
-        raise DeployError(f"{logical}: no local equivalent for {kind}")
     return f"{kind}: created through its service API (moto's CloudFormation lacks the type)"
+
+
+_GONE = frozenset(
+    {
+        "ResourceNotFoundException",
+        "EntityNotFoundException",
+        "NoSuchBucket",
+        "InvalidRequestException",
+    }
+)
+
+
+def _remove_equivalent(
+    client: Callable[[str], Any], stack: Stack, logical: str, resource: Mapping[str, Any]
+) -> None:
+    """Undo :func:`_make_equivalent` (for an update that changed or dropped it, or a delete)."""
+    from botocore.exceptions import ClientError
+
+    kind = resource["Type"]
+    props = stack.resolve_deep(resource.get("Properties", {}))
+    if kind in RUNTIME_PROVIDED or _how(kind, props).startswith(f"{kind}: recorded"):
+        return
+    name = _planned(stack, logical, resource).ref
+    try:
+        if kind == "AWS::S3::BucketPolicy":
+            client("s3").delete_bucket_policy(Bucket=props["Bucket"])
+        elif kind == "AWS::SQS::QueuePolicy":
+            for url in props["Queues"]:
+                client("sqs").set_queue_attributes(QueueUrl=url, Attributes={"Policy": ""})
+        elif kind == "AWS::CloudWatch::Alarm":
+            client("cloudwatch").delete_alarms(AlarmNames=[props.get("AlarmName", name)])
+        elif kind == "AWS::Logs::LogStream":
+            client("logs").delete_log_stream(
+                logGroupName=props["LogGroupName"], logStreamName=props.get("LogStreamName", name)
+            )
+        elif kind == "AWS::Glue::Database":
+            client("glue").delete_database(Name=name)
+        elif kind == "AWS::Glue::Table":
+            client("glue").delete_table(DatabaseName=props["DatabaseName"], Name=name)
+        elif kind == "AWS::Athena::WorkGroup":
+            client("athena").delete_work_group(WorkGroup=name, RecursiveDeleteOption=True)
+        elif kind == "AWS::Athena::NamedQuery":
+            athena = client("athena")
+            work_group = props.get("WorkGroup", "primary")
+            ids = athena.list_named_queries(WorkGroup=work_group)["NamedQueryIds"]
+            for query_id in ids:
+                query = athena.get_named_query(NamedQueryId=query_id)["NamedQuery"]
+                if query["Name"] == props["Name"]:
+                    athena.delete_named_query(NamedQueryId=query_id)
+        elif kind == "AWS::KinesisFirehose::DeliveryStream":
+            client("firehose").delete_delivery_stream(DeliveryStreamName=name)
+    except ClientError as error:
+        if error.response["Error"]["Code"] not in _GONE:
+            raise

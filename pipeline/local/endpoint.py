@@ -22,7 +22,7 @@ from typing import Any
 
 from werkzeug.serving import BaseWSGIServer, make_server
 
-from pipeline.local import moto_speedups
+from pipeline.local import moto_fixes, moto_speedups
 
 LOOPBACK = "127.0.0.1"
 
@@ -220,6 +220,7 @@ class LocalEndpoint:
         )
 
         moto_speedups.install()
+        moto_fixes.install()
         app = self._app = _AtomicDynamoDB(DomainDispatcherApplication(create_backend_app))
         self._server = make_server(
             self.host,
