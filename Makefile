@@ -4,7 +4,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test lint infra-lint bench lab clean graphviz venv
+.PHONY: demo test lint infra-lint bench lab strip clean graphviz venv
 
 $(PY):
 	python3 -m venv $(VENV)
@@ -44,6 +44,10 @@ bench: venv
 
 lab: venv
 	$(VENV)/bin/jupyter lab notebooks
+
+# Clear outputs and execution counts before committing notebooks (a test checks it).
+strip: venv
+	$(PY) notebooks/strip.py
 
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache build *.egg-info
