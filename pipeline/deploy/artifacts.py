@@ -94,6 +94,15 @@ def upload(s3: Any, bucket: str, body: bytes, prefix: str = "lambda/handlers") -
     return Artifact(bucket, key, len(body), uploaded=True)
 
 
+def upload_template(s3: Any, bucket: str, body: bytes, region: str, stack_name: str) -> str:
+    """Put the template next to the code and return the URL CloudFormation reads it from:
+    a ``TemplateBody`` may not exceed 51,200 bytes, and ours is about twice that."""
+    key = f"templates/{stack_name}-{hashlib.sha256(body).hexdigest()[:16]}.json"
+    s3.put_object(Bucket=bucket, Key=key, Body=body)
+    host = "s3" if region == "us-east-1" else f"s3.{region}"
+    return f"https://{bucket}.{host}.amazonaws.com/{key}"
+
+
 def remove_bucket(s3: Any, bucket: str) -> int:
     """Empty and delete the artifact bucket; the number of objects removed (0 if absent)."""
     removed = 0

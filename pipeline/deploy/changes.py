@@ -70,11 +70,13 @@ def create(
     stack_name: str,
     body: Mapping[str, Any],
     parameters: Mapping[str, str],
+    template_url: str | None = None,
     now: Callable[[], datetime] = lambda: datetime.now(UTC),
     sleep: Callable[[float], None] = time.sleep,
     poll_s: float = 2.0,
 ) -> Plan:
-    """Create a change set for ``body``; an update keeps parameters it is not given."""
+    """Create a change set for ``body`` (read from ``template_url`` when given, where it has
+    been uploaded); an update keeps parameters it is not given."""
     existing = stack_status(cfn, stack_name)
     kind = (
         "CREATE"
@@ -109,7 +111,11 @@ def create(
         StackName=stack_name,
         ChangeSetName=name,
         ChangeSetType=kind,
-        TemplateBody=json.dumps(body, default=str),
+        **(
+            {"TemplateURL": template_url}
+            if template_url
+            else {"TemplateBody": json.dumps(body, default=str)}
+        ),
         Parameters=sent,
         Capabilities=CAPABILITIES,
         Description="python -m pipeline deploy",

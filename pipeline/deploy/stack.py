@@ -5,6 +5,7 @@ target, and the adapter for what the local endpoint's CloudFormation cannot crea
 
 from __future__ import annotations
 
+import json
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
@@ -107,7 +108,9 @@ def deploy(
     sent = adapter.adapt(body, target, stack_name, parameters)
     result.sent = sent
     previous = _deployed_template(cfn, stack_name)
-    plan = changes.create(cfn, stack_name, sent, parameters, sleep=sleep)
+    text = json.dumps(sent, default=str, separators=(",", ":")).encode()
+    url = artifacts.upload_template(s3, bucket, text, target.region, stack_name)
+    plan = changes.create(cfn, stack_name, sent, parameters, template_url=url, sleep=sleep)
     plan.changes += adapter.local_changes(previous, sent, plan)
     result.plan = plan
     for line in changes.render(plan, detail=show_plan):
@@ -198,7 +201,6 @@ def _outputs(cfn: Any, stack_name: str) -> dict[str, str]:
 
 def _deployed_template(cfn: Any, stack_name: str) -> dict[str, Any] | None:
     """The template the live stack was last deployed with (None when there is no stack)."""
-    import json
 
     stack = changes.stack_status(cfn, stack_name)
     if stack is None or stack["StackStatus"] == "REVIEW_IN_PROGRESS":
