@@ -39,7 +39,7 @@ def follow(
     cfn: Any,
     stack_id: str,
     say: Callable[[str], None],
-    seen: set[str] | None = None,
+    after: str | None = None,
     sleep: Callable[[float], None] = time.sleep,
     poll_s: float = 5.0,
     timeout_s: float = 3600.0,
@@ -47,24 +47,24 @@ def follow(
     """Print each new stack event until the stack's status settles; return that status.
 
     ``stack_id`` is the stack's ARN, which still answers after the stack is deleted.
-    ``seen`` holds the ids of events from before this operation (not printed again).
+    ``after`` is the id of the newest event from before this operation: events up to it are
+    not printed, and each poll reads only the pages newer than what was already shown.
     """
-    seen = set() if seen is None else seen
-    waited = 0.0
+    waited, failures = 0.0, []
     while True:
-        fresh = [e for e in events(cfn, stack_id) if e["EventId"] not in seen]
+        fresh = newer(cfn, stack_id, after)
         for event in reversed(fresh):  # the API lists the newest first
-            seen.add(event["EventId"])
             say(event_line(event))
+            if event["ResourceStatus"].endswith("_FAILED"):
+                failures.append(
+                    f"{event['LogicalResourceId']}: {event.get('ResourceStatusReason', '')}"
+                )
+        if fresh:
+            after = fresh[0]["EventId"]
         status = cfn.describe_stacks(StackName=stack_id)["Stacks"][0]["StackStatus"]
         if status in SUCCEEDED:
             return status
         if status in FAILED:
-            failures = [
-                f"{e['LogicalResourceId']}: {e.get('ResourceStatusReason', '')}"
-                for e in events(cfn, stack_id)
-                if e["ResourceStatus"].endswith("_FAILED")
-            ]
             raise StackFailed(f"{status}: " + ("; ".join(failures) or "no reason given"))
         if waited >= timeout_s:
             raise StackFailed(f"still {status} after {timeout_s:.0f} s")
@@ -72,7 +72,18 @@ def follow(
         waited += poll_s
 
 
-def events(cfn: Any, stack_id: str) -> list[dict[str, Any]]:
-    """Every event of the stack, newest first."""
-    pages = cfn.get_paginator("describe_stack_events").paginate(StackName=stack_id)
-    return [event for page in pages for event in page["StackEvents"]]
+def newer(cfn: Any, stack_id: str, after: str | None) -> list[dict[str, Any]]:
+    """The stack's events newer than event ``after`` (all of them if None), newest first."""
+    found = []
+    for page in cfn.get_paginator("describe_stack_events").paginate(StackName=stack_id):
+        for event in page["StackEvents"]:
+            if event["EventId"] == after:
+                return found
+            found.append(event)
+    return found
+
+
+def latest(cfn: Any, stack_id: str) -> str | None:
+    """The id of the stack's newest event (None for a stack with none)."""
+    events = cfn.describe_stack_events(StackName=stack_id)["StackEvents"]
+    return events[0]["EventId"] if events else None

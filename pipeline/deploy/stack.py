@@ -129,10 +129,10 @@ def deploy(
         result.status = "NOT_EXECUTED"
         return result
 
-    seen = {e["EventId"] for e in progress.events(cfn, plan.stack_id or stack_name)}
-    cfn.execute_change_set(ChangeSetName=plan.change_set_id, StackName=stack_name)
     stack_id = plan.stack_id or cfn.describe_stacks(StackName=stack_name)["Stacks"][0]["StackId"]
-    result.status = progress.follow(cfn, stack_id, show, seen, sleep=sleep)
+    before = progress.latest(cfn, stack_id)
+    cfn.execute_change_set(ChangeSetName=plan.change_set_id, StackName=stack_name)
+    result.status = progress.follow(cfn, stack_id, show, before, sleep=sleep)
     result.executed = True
     result.equivalents = adapter.after_execute(target, stack_name, previous, sent)
     result.outputs = _outputs(cfn, stack_name)
@@ -172,9 +172,9 @@ def delete(
     }
     show(f"Deleting stack {stack_name} from {result.target}.")
     adapter.before_delete(target, stack_name, sent)
-    seen = {e["EventId"] for e in progress.events(cfn, stack["StackId"])}
+    before = progress.latest(cfn, stack["StackId"])
     cfn.delete_stack(StackName=stack_name)
-    result.status = progress.follow(cfn, stack["StackId"], show, seen, sleep=sleep)
+    result.status = progress.follow(cfn, stack["StackId"], show, before, sleep=sleep)
     for logical, name in sorted(result.retained.items()):
         show(f"  kept by its DeletionPolicy: {logical} ({name}); delete it by hand if unwanted")
     if remove_artifacts:
