@@ -7,6 +7,8 @@ import sys
 import time
 from collections.abc import Callable
 
+from botocore.exceptions import BotoCoreError, ClientError
+
 from pipeline.deploy import changes, stack, target
 
 ACTIONS = {
@@ -80,7 +82,7 @@ def run(args: argparse.Namespace) -> int:
     if args.aws or args.profile or args.region:
         try:
             where = target.aws(args.profile, args.region, allowed=args.aws)
-        except target.Refused as refused:
+        except (target.Refused, BotoCoreError) as refused:  # also: no such profile
             print(f"error: {refused}", file=sys.stderr)
             return 2
     else:
@@ -117,7 +119,7 @@ def _act(args: argparse.Namespace, where: target.Target, parameters: dict[str, s
             if result.status in ("CREATE_COMPLETE", "UPDATE_COMPLETE", "UNCHANGED") or (plan_only)
             else 1
         )
-    except (changes.ChangeSetFailed, RuntimeError) as error:
+    except (RuntimeError, BotoCoreError, ClientError) as error:  # refused, failed, no access
         print(f"error: {target.redact(str(error), where.secrets())}", file=sys.stderr)
         return 1
 
