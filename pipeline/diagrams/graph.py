@@ -5,8 +5,9 @@ functions, bus, rules, state machines, tables, queues, topics, the delivery stre
 the Glue table, Athena). Edges come from the references between them (``Ref``,
 ``Fn::GetAtt``, ``${...}`` in ``Fn::Sub``), read in the direction data flows: a function
 points at the table it writes, a bus at its rules, a table's stream at the function it feeds,
-a rule at its target and at the DLQ of that target. An alarm is drawn as what it does: an
-edge from the resource it watches to the topic it notifies. A rule or queue added to the
+a rule at its target and at the DLQ of that target. An alarm is an edge from the resource it
+watches to the topic it notifies, and is also kept by name (``Graph.alarms``) so a drawing can
+show it as a badge on the watched resource instead. A rule, queue or alarm added to the
 template shows up without touching this module.
 """
 
@@ -47,16 +48,34 @@ class Edge:
     label: str = ""
 
 
+@dataclass(frozen=True)
+class Alarm:
+    """One CloudWatch alarm of the template: what it watches, the topic it notifies."""
+
+    name: str
+    watched: str
+    topic: str
+
+
 @dataclass
 class Graph:
     nodes: dict[str, str] = field(default_factory=dict)  # logical id -> resource type
     edges: set[Edge] = field(default_factory=set)
+    alarms: set[Alarm] = field(default_factory=set)  # one per (alarm, watched, topic)
 
     def tier(self, node: str) -> str:
         """Where a node is drawn. A function goes with what invokes it: the API, a table's
         stream, a state machine's task; one started by none of them (a schedule) works on
-        failures. A bucket a function writes is a data store; the others are the lake's."""
+        failures. A bucket a function writes is a data store; the others are the lake's. A
+        dead-letter queue sits with what dead-letters into it; a topic alarms notify is on the
+        failures side, any other topic is an output beside the data stores."""
         kind = self.nodes[node]
+        incoming = [e for e in self.edges if e.target == node]
+        if kind == "AWS::SQS::Queue":  # a dead-letter queue goes with what dead-letters into it
+            tiers = {self.tier(e.source) for e in incoming if e.label == "DLQ"}
+            return tiers.pop() if len(tiers) == 1 else "failures"
+        if kind == "AWS::SNS::Topic":  # alarms notify a failures topic; others are outputs
+            return "failures" if any(e.label == "alarm" for e in incoming) else "data"
         if kind == "AWS::S3::Bucket":  # a function's store, or part of the audit lake
             writers = {self.nodes[e.source] for e in self.edges if e.target == node}
             return "data" if "AWS::Serverless::Function" in writers else "audit"
@@ -70,7 +89,6 @@ class Graph:
         if any(label == "task" for _, label in sources):
             return "orchestration"
         return "failures"
-
 
 
 def from_template(template: Template) -> Graph:
@@ -119,13 +137,14 @@ def _connect_queries(graph: Graph, template: Template) -> None:
 
 def _connect_alarms(graph: Graph, template: Template) -> None:
     """An alarm as an edge: the resource it watches -> the topic its actions notify."""
-    for _, alarm in template.of_type("AWS::CloudWatch::Alarm"):
+    for name, alarm in template.of_type("AWS::CloudWatch::Alarm"):
         props = alarm.get("Properties", {})
         watched = {r for r, _ in _references(props.get("Dimensions", []))} & set(graph.nodes)
         notified = {r for r, _ in _references(props.get("AlarmActions", []))} & set(graph.nodes)
         for source in watched:
             for topic in notified:
                 graph.edges.add(Edge(source, topic, "alarm"))
+                graph.alarms.add(Alarm(name, source, topic))
 
 
 def pipeline_view(graph: Graph, machine: str) -> Graph:
@@ -140,7 +159,8 @@ def pipeline_view(graph: Graph, machine: str) -> Graph:
     keep |= functions | {e.target for e in graph.edges if e.source in functions}
     keep |= {e.target for e in graph.edges if e.source in keep and e.label == "alarm"}
     edges = {e for e in graph.edges if e.source in keep and e.target in keep}
-    return Graph({n: t for n, t in graph.nodes.items() if n in keep}, edges)
+    alarms = {a for a in graph.alarms if a.watched in keep and a.topic in keep}
+    return Graph({n: t for n, t in graph.nodes.items() if n in keep}, edges, alarms)
 
 
 def _references(value: Any, path: tuple = ()) -> Iterator[tuple[str, tuple]]:

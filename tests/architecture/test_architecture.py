@@ -4,13 +4,17 @@ follow the references, and a rule or queue added to the template appears by itse
 from __future__ import annotations
 
 import copy
+import html
+import re
 import shutil
 
 import pytest
 
-from pipeline.diagrams.draw import draw_all, label
+from pipeline.diagrams.draw import alarm_badge, alarm_summary, bundles, draw_all, label
 from pipeline.diagrams.graph import TIERS, from_template, pipeline_view
 from pipeline.template import Template
+
+ALARM = "AWS::CloudWatch::Alarm"
 
 
 @pytest.fixture(scope="module")
@@ -42,6 +46,9 @@ def test_edges_follow_the_flow_of_an_order(template):
     alarmed = {e.source for e in graph.edges if e.label == "alarm" and e.target == "AlertsTopic"}
     assert len(alarmed) == len(list(template.of_type("AWS::CloudWatch::Alarm"))) == 10
     assert {"PaymentTargetDLQ", "PaymentStateMachine", "RemediationParkedQueue"} <= alarmed
+    # and each alarm is kept by name, for the badge a drawing shows instead of the edge
+    assert {a.name for a in graph.alarms} == {a for a, _ in template.of_type(ALARM)}
+    assert {a.watched for a in graph.alarms} == alarmed
 
 
 def test_a_rule_and_a_queue_added_to_the_template_appear(template):
@@ -60,10 +67,21 @@ def test_a_rule_and_a_queue_added_to_the_template_appear(template):
             ],
         },
     }
+    body["Resources"]["FraudRuleDLQAlarm"] = {
+        "Type": ALARM,
+        "Properties": {
+            "Dimensions": [
+                {"Name": "QueueName", "Value": {"Fn::GetAtt": ["FraudRuleDLQ", "QueueName"]}}
+            ],
+            "AlarmActions": [{"Ref": "AlertsTopic"}],
+        },
+    }
     graph = from_template(Template(body, template.path))
     edges = {(e.source, e.target, e.label) for e in graph.edges}
     assert {("OrderEventBus", "FraudRule", ""), ("FraudRule", "PaymentStateMachine", "")} <= edges
     assert ("FraudRule", "FraudRuleDLQ", "DLQ") in edges
+    assert ("FraudRuleDLQ", "AlertsTopic", "alarm") in edges
+    assert "FraudRuleDLQAlarm" in {a.name for a in graph.alarms}
     assert "FraudRule" in pipeline_view(graph, "PaymentStateMachine").nodes
 
 
@@ -86,6 +104,28 @@ def test_the_diagrams_are_written_as_png_and_svg_with_every_node(template, tmp_p
     }
     assert all(p.stat().st_size > 1_000 for p in written)
     svg = (tmp_path / "pipeline.svg").read_text()
-    for node in from_template(template).nodes:
+    graph = from_template(template)
+    for node in graph.nodes:
         for line in label(node).split("\n"):
             assert line in svg, node
+    # alarms: a badge on each watched resource, one summary edge into the topic they notify
+    texts = _node_texts(svg)
+    for node in {a.watched for a in graph.alarms}:
+        count = len({a.name for a in graph.alarms if a.watched == node})
+        assert alarm_badge(count) in texts[node], node
+    assert alarm_summary(len(list(template.of_type(ALARM)))) in svg
+    # every other edge is drawn (a backward one as its reverse with dir=back), alone or in a
+    # bundle labelled with how many it stands for
+    drawn = set(re.findall(r"<title>([^<]*)&#45;&gt;([^<]*)</title>", svg))
+    drawn |= {(t, s) for s, t in drawn}
+    bundled = {(s, n) for (s, _), ns in bundles(graph).items() for n in ns}
+    for edge in graph.edges:
+        if edge.label != "alarm" and (edge.source, edge.target) not in bundled:
+            assert (edge.source, edge.target) in drawn, edge
+    assert any(f"{len(ns)} DLQs" in svg for ns in bundles(graph).values())
+
+
+def _node_texts(svg: str) -> dict[str, str]:
+    """Each node's title -> the text drawn in it."""
+    groups = re.findall(r'class="node">\s*<title>([^<]*)</title>(.*?)</g>', svg, re.S)
+    return {t: html.unescape(" ".join(re.findall(r">([^<]+)</text>", b))) for t, b in groups}
