@@ -53,6 +53,7 @@ class LambdaFleet:
         self.throttled = dict.fromkeys(reserved, 0)
         self.cold_starts = dict.fromkeys(reserved, 0)
         self.peak = dict.fromkeys(reserved, 0)
+        self.window_peak = dict.fromkeys(reserved, 0)  # since the last window_peaks()
 
     def acquire(self, function: str, now: float) -> bool | None:
         """Start an invocation: None when throttled, else whether it is a cold start."""
@@ -66,13 +67,30 @@ class LambdaFleet:
         self.busy[function] = busy = busy + 1
         if own is None:
             self.shared_busy += 1
-        if busy > self.peak[function]:
-            self.peak[function] = busy
+        if busy > self.window_peak[function]:  # the run's peak is at least the window's
+            self.window_peak[function] = busy
+            if busy > self.peak[function]:
+                self.peak[function] = busy
         if busy > self.environments[function]:
             self.environments[function] = busy
             self.cold_starts[function] += 1
             return True
         return False
+
+    def window_peaks(self, now: float) -> dict[str, tuple[int, int]]:
+        """Each function that has run: its peak concurrency since the last call and its limit
+        just before ``now``; the next window's peaks start from what is running now."""
+        out = {}
+        for function, peak in self.peak.items():
+            if peak:
+                own = self.reserved[function]
+                limit = own if own is not None else self.unreserved
+                allowed = scaled_limit(
+                    limit, self.scale_step, self.scale_every_s, max(0.0, now - 1e-9)
+                )
+                out[function] = (self.window_peak[function], allowed)
+        self.window_peak = dict(self.busy)
+        return out
 
     def release(self, function: str) -> None:
         self.busy[function] -= 1

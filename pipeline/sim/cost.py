@@ -66,6 +66,25 @@ UNIT_PRICES = {
 }
 
 
+# The service each unit is billed by, for a breakdown.
+SERVICES = {
+    "sfn_standard_transitions": "Step Functions",
+    "sfn_express_requests": "Step Functions",
+    "sfn_express_gb_s": "Step Functions",
+    "lambda_requests": "Lambda",
+    "lambda_gb_s": "Lambda",
+    "lambda_arm_gb_s": "Lambda",
+    "api_gateway_requests": "API Gateway",
+    "dynamodb_wru": "DynamoDB",
+    "dynamodb_rru": "DynamoDB",
+    "eventbridge_events": "EventBridge",
+    "firehose_gb": "Firehose",
+    "firehose_conversion_gb": "Firehose",
+    "s3_puts": "S3",
+    "athena_tb": "Athena",
+}
+
+
 def cost(units: Mapping[str, float | int | Decimal], prices: PriceTable | None = None) -> Decimal:
     """Dollars for these billable units; an unknown unit is an error, not a free lunch."""
     prices = prices or PriceTable()
@@ -82,3 +101,17 @@ def per_thousand_orders(units: Mapping[str, float | int | Decimal], orders: int)
     if orders <= 0:
         raise ValueError("orders must be positive")
     return cost(units) * 1000 / orders
+
+
+def per_thousand_orders_by_service(
+    units: Mapping[str, float | int | Decimal], orders: int
+) -> dict[str, Decimal]:
+    """:func:`per_thousand_orders` split by service (``SERVICES``), costliest first."""
+    if orders <= 0:
+        raise ValueError("orders must be positive")
+    by_service: dict[str, Decimal] = {}
+    for unit, amount in units.items():
+        service = SERVICES.get(unit, unit)
+        by_service[service] = by_service.get(service, Decimal(0)) + cost({unit: amount})
+    ranked = sorted(by_service.items(), key=lambda kv: kv[1], reverse=True)
+    return {service: dollars * 1000 / orders for service, dollars in ranked}

@@ -41,6 +41,7 @@ from pipeline.sim.orders import COMPENSATION_STEP, Plan, SimOrder, plan, status_
 from pipeline.sim.regions import RegionProfile
 from pipeline.sim.replay import OK, Node, PathCache, replayable, resume_with
 from pipeline.sim.stats import Stats
+from pipeline.sim.timeline import WINDOW_S, Timeline
 from pipeline.sim.topology import RuleTarget, SimMachine, Topology, matches
 from pipeline.sim.workloads import Workload
 
@@ -158,6 +159,7 @@ class SimConfig:
     # a time (what the validation against it compares).
     atomic_steps: bool = False
     order_numbers: tuple[int, int] = (1, 1)  # the first order number and the step (shards)
+    window_s: float = WINDOW_S  # the timeline's window of simulated seconds
 
 
 class Simulation:
@@ -180,7 +182,7 @@ class Simulation:
         self._sample = HopSampler(
             config.hops, stream_seed(config.seed, "latency"), sums=COMPOUND_HOPS
         )
-        self.stats = Stats()
+        self.stats = Stats(timeline=Timeline(config.window_s, limits=_quota_limits(profile)))
         self.orders: dict[int, SimOrder] = {}
         self.api = profile.api_gateway.make()
         self.put_events = profile.eventbridge_put_events.make()
@@ -222,6 +224,7 @@ class Simulation:
         every = self.topology.remediation_every_s
         if every:
             self.env.process(self._remediation(every))
+        self.env.process(self._windows(self.config.window_s))
         end = self.config.duration_s + self.config.drain_s
         step = max(1.0, self.config.duration_s / 100)
         while self.env.now < end:
@@ -231,6 +234,7 @@ class Simulation:
                 self.progress(min(1.0, self.env.now / self.config.duration_s))
             if self.env.now >= self.config.duration_s and not self.orders and not self.dlq:
                 break
+        self._close_window()
         self.stats.sim_seconds = self.env.now
         self.stats.simpy_events = next(self.env._eid)  # SimPy's count of scheduled events
         self.stats.unfinished = len(self.orders)
@@ -250,6 +254,37 @@ class Simulation:
 
     def _later(self, delay: float, then: Callable[..., None], *args: Any) -> None:
         _Due(self.env, delay, then, args)
+
+    def _windows(self, every_s: float) -> Iterator[simpy.Event]:
+        """Close the timeline's window at each multiple of ``every_s``."""
+        closes = 1
+        while True:
+            yield self.env.timeout(closes * every_s - self.env.now)
+            self._close_window()
+            closes += 1
+
+    def _close_window(self) -> None:
+        stats, starts = self.stats, self.starts
+        totals = {
+            "arrived": stats.arrived,
+            "accepted": stats.accepted,
+            "rejected_429": stats.rejected,
+            "finished": stats.finished_orders,
+            "compensated": stats.compensated,
+            "dead_lettered": sum(stats.dead_lettered.values()),
+            "demand:api_gateway": stats.arrived,
+            "demand:put_events": self.put_events.admitted + self.put_events.throttled,
+            "demand:invocations": self.invocations.admitted
+            + stats.throttles["eventbridge:invocations (delayed)"],
+            "demand:state_transitions": stats.units["sfn_standard_transitions"],
+            **{
+                f"demand:start_execution_{workflow.lower()}": bucket.admitted + bucket.throttled
+                for workflow, bucket in starts.items()
+            },
+            **{f"throttled:{name}": n for name, n in stats.throttles.items()},
+        }
+        now = self.env.now
+        stats.timeline.close(now, totals, self.fleet.window_peaks(now))
 
     # -- the API ---------------------------------------------------------------------------
 
@@ -766,6 +801,18 @@ class Simulation:
             q for o in self.orders.values() if o.stock == "reserved" for _, q, _ in o.lines
         )
         stats.stock_left_reserved = held - in_flight_held
+
+
+def _quota_limits(profile: RegionProfile) -> dict[str, float]:
+    """The timeline's token-bucket quotas: requests per second each refills."""
+    return {
+        "api_gateway": profile.api_gateway.rate,
+        "put_events": profile.eventbridge_put_events.rate,
+        "invocations": profile.eventbridge_invocations.rate,
+        "state_transitions": profile.sfn_state_transitions.rate,
+        f"start_execution_{STANDARD.lower()}": profile.sfn_start_execution.rate,
+        f"start_execution_{EXPRESS.lower()}": profile.sfn_express_start_execution.rate,
+    }
 
 
 def _envelope(event_type: str) -> dict[str, Any]:

@@ -61,6 +61,10 @@ def key_figures(summary: dict[str, Any]) -> dict[str, Any]:
         "silent_mismatches": summary["invariants"]["money_mismatches"]
         + summary["invariants"]["side_effect_mismatches"],
         "cost_per_1000_usd": float(summary["cost_per_1000_orders_usd"]),
+        **{
+            f"cost_per_1000_usd:{service}": float(dollars)
+            for service, dollars in summary.get("cost_per_1000_by_service_usd", {}).items()
+        },
         "binding_quota": summary["binding_quota"],
         "binding_quota_use": top.get("use"),
         "wall_s": summary.get("wall_s"),

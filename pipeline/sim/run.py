@@ -16,6 +16,7 @@ from pipeline.sim.failures import FailureModel
 from pipeline.sim.lake import SimLake
 from pipeline.sim.regions import PROFILES, Bucket
 from pipeline.sim.summary import combine_quota_use, quota_use, summarize, summarize_stats
+from pipeline.sim.timeline import WINDOW_S
 from pipeline.sim.topology import Topology
 from pipeline.template import Template
 
@@ -60,6 +61,7 @@ class RunSpec:
     # Run as this many independent shards in parallel processes, each with its share of the
     # arrivals, quotas, concurrency, partition capacity and stock (see simulate_sharded).
     shards: int = 1
+    window_s: float = WINDOW_S  # the timeline's window of simulated seconds (summary["timeline"])
 
 
 def build(
@@ -102,6 +104,7 @@ def build(
         drain_s=spec.drain_s,
         atomic_steps=spec.atomic_steps,
         order_numbers=(index + 1, count),
+        window_s=spec.window_s,
     )
     lake = None
     if spec.lake_dir:

@@ -1,5 +1,7 @@
 """What a simulated run counts, in constant memory: counters, and log-binned histograms for
-the latencies (no per-order list is kept, so an hour at 10,000 orders/min fits like a minute).
+the latencies (no per-order list is kept, so an hour at 10,000 orders/min fits like a minute),
+and the main ones per window of simulated time (``pipeline.sim.timeline``: a few counters
+and a coarse histogram per window, so its memory grows with the simulated span, not the load).
 """
 
 from __future__ import annotations
@@ -11,47 +13,10 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from pipeline.domain.order import COMPENSATION_STARTING_EVENTS, Status
+from pipeline.sim.histogram import LogHistogram
+from pipeline.sim.timeline import Timeline
 
-
-@dataclass
-class LogHistogram:
-    """Values from ``low`` to ``high`` in log-spaced bins: quantiles within ``1/bins_per_decade``
-    of a decade (about 0.5% at 200 per decade), memory independent of the count."""
-
-    low: float = 1e-3
-    high: float = 1e5
-    bins_per_decade: int = 200
-    counts: Counter[int] = field(default_factory=Counter)
-    n: int = 0
-    total: float = 0.0
-    largest: float = 0.0
-
-    def add(self, value: float) -> None:
-        self.n += 1
-        self.total += value
-        self.largest = max(self.largest, value)
-        clamped = min(max(value, self.low), self.high)
-        self.counts[int(math.log10(clamped / self.low) * self.bins_per_decade)] += 1
-
-    def quantile(self, q: float) -> float | None:
-        if not self.n:
-            return None
-        rank, seen = q * self.n, 0
-        for index in sorted(self.counts):
-            seen += self.counts[index]
-            if seen >= rank:
-                return self.low * 10 ** ((index + 0.5) / self.bins_per_decade)
-        return self.largest
-
-    @property
-    def mean(self) -> float | None:
-        return self.total / self.n if self.n else None
-
-    def merge(self, other: LogHistogram) -> None:
-        self.counts.update(other.counts)
-        self.n += other.n
-        self.total += other.total
-        self.largest = max(self.largest, other.largest)
+__all__ = ["LogHistogram", "PerOrder", "Stats"]
 
 
 @dataclass
@@ -126,10 +91,13 @@ class Stats:
     lake_rows: int = 0
     stock_conserved: bool = True
     stock_left_reserved: int = 0
+    timeline: Timeline = field(default_factory=Timeline)  # per window; the engine closes them
 
     def ended(self, order: Any, now: float) -> None:
         """An order reached a terminal status."""
-        self.latency.add(now - order.placed_at)
+        latency = now - order.placed_at
+        self.latency.add(latency)
+        self.timeline.latency.add(latency)
 
     def finished(self, order: Any) -> None:
         """Nothing more will happen to an order: check what it left behind."""
@@ -165,7 +133,7 @@ class Stats:
             mine, theirs = getattr(self, name), getattr(other, name)
             if isinstance(mine, Counter):
                 mine.update(theirs)
-            elif isinstance(mine, LogHistogram | PerOrder):
+            elif isinstance(mine, LogHistogram | PerOrder | Timeline):
                 mine.merge(theirs)
             elif isinstance(mine, bool):
                 setattr(self, name, mine and theirs)

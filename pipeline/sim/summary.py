@@ -1,5 +1,6 @@
 """A simulated run in numbers: throughput, latency, compensation, retries, throttles, DLQs,
-cost per 1,000 orders, and how close each quota came to binding."""
+cost per 1,000 orders, how close each quota came to binding, and the same over time (one row
+per window of simulated seconds in ``summary["timeline"]``)."""
 
 from __future__ import annotations
 
@@ -7,7 +8,7 @@ from collections import Counter
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
-from pipeline.sim.cost import PRICES_AS_OF, per_thousand_orders
+from pipeline.sim.cost import PRICES_AS_OF, per_thousand_orders, per_thousand_orders_by_service
 
 if TYPE_CHECKING:
     from pipeline.sim.engine import Simulation
@@ -154,6 +155,7 @@ def summarize_stats(
     latency = {f"p{int(q * 100)}": stats.latency.quantile(q) for q in (0.5, 0.95, 0.99)}
     units = billable_units(stats)
     per_k = per_thousand_orders(units, accepted) if stats.accepted else Decimal(0)
+    by_service = per_thousand_orders_by_service(units, accepted) if stats.accepted else {}
     summary: dict[str, Any] = {
         "orders": {
             "arrived": stats.arrived,
@@ -193,6 +195,7 @@ def summarize_stats(
             "gateway_net": f"{stats.gateway_net_cents / 100:.2f}",
         },
         "cost_per_1000_orders_usd": f"{per_k:.4f}",
+        "cost_per_1000_by_service_usd": {k: f"{v:.4f}" for k, v in by_service.items()},
         "prices_as_of": PRICES_AS_OF,
         "units": {k: round(float(v), 3) for k, v in sorted(units.items())},
         "quota_use": quotas,
@@ -201,6 +204,7 @@ def summarize_stats(
         "simpy_events": stats.simpy_events,
         "lake_rows": stats.lake_rows,
         "events": dict(stats.events),
+        "timeline": stats.timeline.rows(),  # per window: pandas.DataFrame(summary["timeline"])
     }
     if wall_s is not None:
         summary["wall_s"] = wall_s
