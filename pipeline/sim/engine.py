@@ -509,7 +509,7 @@ class Simulation:
             return
         cache = paths.get(event_type)
         if cache is None:
-            cache = paths[event_type] = PathCache(machine.definition, _envelope(event_type))
+            cache = paths[event_type] = PathCache(machine.definition, envelope(event_type))
         run.cache = cache
         self._advance(run, cache.root())
 
@@ -641,7 +641,7 @@ class Simulation:
         env, machine = self.env, run.machine
         execution = ExecutionRun(
             machine.definition,
-            _envelope(event_type),
+            envelope(event_type),
             None,
             clock=lambda: EPOCH + timedelta(seconds=env.now),
             rng=self.rng,
@@ -815,7 +815,7 @@ def _quota_limits(profile: RegionProfile) -> dict[str, float]:
     }
 
 
-def _envelope(event_type: str) -> dict[str, Any]:
+def envelope(event_type: str) -> dict[str, Any]:
     """The EventBridge event a rule hands its state machine, with placeholder identities:
     every execution for one event type gets this input, so its path is the outcomes'."""
     detail = {

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from pipeline.diagrams.workflow import Trace, workflow_graph
-from pipeline.sim.engine import _envelope
+from pipeline.sim.engine import envelope
 from pipeline.sim.replay import run_with_outcomes
 from pipeline.template import Template
 
@@ -20,7 +20,7 @@ def payment():
 
 
 def trace(definition, event_type: str, outcomes: list[str]) -> Trace:
-    return Trace.of(run_with_outcomes(definition, _envelope(event_type), outcomes).result)
+    return Trace.of(run_with_outcomes(definition, envelope(event_type), outcomes).result)
 
 
 def test_every_state_and_transition_of_every_machine_is_drawn():

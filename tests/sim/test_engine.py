@@ -13,7 +13,7 @@ import pytest
 from pipeline.asl import ExecutionRun, Invoke, TaskFailed
 from pipeline.cli import _duration, _rate
 from pipeline.domain.events import parse_event, verify_chain
-from pipeline.sim.engine import Catalogue, _envelope
+from pipeline.sim.engine import Catalogue, envelope
 from pipeline.sim.replay import OK, PathCache, replayable
 from pipeline.sim.run import RunSpec, build, simulate
 from pipeline.sim.summary import summarize
@@ -69,11 +69,11 @@ def test_every_path_replayed_is_the_interpreter_s(template):
     for machine in topology.machines.values():
         assert replayable(machine.definition)
         for event_type in ("OrderPlaced", "PaymentCaptured", "InventoryReleased", "OrderConfirmed"):
-            cache = PathCache(machine.definition, _envelope(event_type))
+            cache = PathCache(machine.definition, envelope(event_type))
             for _ in range(40):
                 node = cache.root()
                 run = ExecutionRun(
-                    machine.definition, _envelope(event_type), None, clock=EPOCH_CLOCK
+                    machine.definition, envelope(event_type), None, clock=EPOCH_CLOCK
                 )
                 effect = run.step()
                 while node.kind != "end":
