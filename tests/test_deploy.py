@@ -76,10 +76,13 @@ def test_create_update_delete(target, template):
         shown.append(plan)
         return True
 
+    def up(body: Template, **parameters: str):
+        return flow.deploy(
+            target, body, "shop", parameters, approve=approve, say=lines.append, sleep=NO_WAIT
+        )
+
     # Create: the change set adds every resource, and is shown before anything exists.
-    created = flow.deploy(
-        target, template, "shop", approve=approve, say=lines.append, sleep=NO_WAIT
-    )
+    created = up(template)
     assert created.status == "CREATE_COMPLETE" and created.executed
     plan = shown[-1]
     assert plan.kind == "CREATE" and {c.action for c in plan.changes} == {"Add"}
@@ -99,21 +102,13 @@ def test_create_update_delete(target, template):
     ]
 
     # The same template again: an empty change set, nothing uploaded, nothing executed.
-    again = flow.deploy(target, template, "shop", approve=approve, say=lines.append, sleep=NO_WAIT)
+    again = up(template)
     assert again.status == "UNCHANGED" and not again.executed
     assert not again.artifact.uploaded and again.plan.empty
 
     # Update: a queue added, an alarm changed, a parameter changed; the rest untouched.
     changed = changed_template(template)
-    updated = flow.deploy(
-        target,
-        changed,
-        "shop",
-        parameters={"MaxRedriveAttempts": "5"},
-        approve=approve,
-        say=lines.append,
-        sleep=NO_WAIT,
-    )
+    updated = up(changed, MaxRedriveAttempts="5")
     assert updated.status == "UPDATE_COMPLETE"
     plan = shown[-1]
     assert plan.kind == "UPDATE"
@@ -135,15 +130,7 @@ def test_create_update_delete(target, template):
     )
 
     # A parameter alone: the function reading it is listed, though moto's diff omits it.
-    flow.deploy(
-        target,
-        changed,
-        "shop",
-        parameters={"MaxRedriveAttempts": "4"},
-        approve=approve,
-        say=lines.append,
-        sleep=NO_WAIT,
-    )
+    up(changed, MaxRedriveAttempts="4")
     listed = {(c.action, c.logical_id) for c in shown[-1].changes}
     assert ("Modify", "DlqRemediationFunction") in listed
     assert not {c.logical_id for c in shown[-1].changes} & {"ReplayQueue", "EventsTable"}
