@@ -4,7 +4,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test lint infra-lint bench lab strip clean graphviz venv
+.PHONY: demo test chaos lint infra-lint bench lab strip clean graphviz venv
 
 $(PY):
 	python3 -m venv $(VENV)
@@ -33,6 +33,10 @@ demo: venv
 test: venv
 	$(VENV)/bin/ruff check pipeline tests benchmarks
 	$(VENV)/bin/pytest -q --nbval-lax tests notebooks
+
+# Every fault scenario on the local cloud, 100 orders each, with the invariants report.
+chaos: venv
+	$(PY) -m pipeline chaos --orders 100
 
 lint: venv
 	$(VENV)/bin/ruff check pipeline tests benchmarks

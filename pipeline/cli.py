@@ -1,4 +1,5 @@
-"""Command line: `python -m pipeline demo | simulate | lake | diagrams | deploy | endpoint`."""
+"""Command line: `python -m pipeline demo | simulate | lake | diagrams | deploy | endpoint |
+chaos`."""
 
 from __future__ import annotations
 
@@ -82,10 +83,18 @@ def main(argv: list[str] | None = None) -> int:
         "diagrams", help="draw the architecture from infra/template.yaml (PNG and SVG)"
     )
     diagrams.add_argument("--out", default="diagrams", help="directory to write them to")
+    chaos = commands.add_parser(
+        "chaos", help="run every fault scenario on the local cloud and check the invariants"
+    )
+    chaos.add_argument("--orders", type=int, default=100, help="orders per scenario")
+    chaos.add_argument("--seed", type=int, default=11)
+    chaos.add_argument("--only", nargs="*", default=None, metavar="SCENARIO")
     deploy_cli.add_parsers(commands)
     args = parser.parse_args(argv)
     if args.command in ("deploy", "endpoint"):
         return deploy_cli.run(args)
+    if args.command == "chaos":
+        return _chaos(args)
     if args.command == "diagrams":
         from pathlib import Path
 
@@ -124,6 +133,25 @@ def main(argv: list[str] | None = None) -> int:
         )
         return 0 if ok else 1
     return 2
+
+
+def _chaos(args: argparse.Namespace) -> int:
+    from pipeline import chaos
+
+    unknown = set(args.only or ()) - set(chaos.BY_NAME)
+    if unknown:
+        print(f"error: unknown scenarios {sorted(unknown)}; choose from {sorted(chaos.BY_NAME)}")
+        return 2
+    chosen = [chaos.BY_NAME[n] for n in args.only] if args.only else list(chaos.SCENARIOS)
+    outcomes = []
+    for scenario in chosen:
+        print(f"{scenario.name}: {scenario.what} ...", flush=True)
+        outcomes.append(chaos.run(scenario, args.orders, args.seed))
+        print(f"  {outcomes[-1].row()['invariants']}", flush=True)
+    print()
+    for line in chaos.render(outcomes):
+        print(line)
+    return 0 if all(o.ok for o in outcomes) else 1
 
 
 def _simulate(args: argparse.Namespace) -> int:

@@ -41,8 +41,10 @@ from pipeline.adapters.dynamo import from_item, to_item
 from pipeline.analytics.athena import LocalAthena
 from pipeline.analytics.lake import Lake
 from pipeline.asl import Execution, ExecutionRun, TaskFailed
+from pipeline.domain import events as ev
 from pipeline.domain.order import COMPENSATION_STARTING_EVENTS, ENDING_EVENTS, TERMINAL
 from pipeline.handlers import audit_forwarder, payment, shipping
+from pipeline.handlers.stream_processor import bus_entry
 from pipeline.local.clock import RuntimeClock, Scheduler, schedule_period, sdk_backoff_on
 from pipeline.local.deploy import Deployment, deploy
 from pipeline.local.endpoint import LocalEndpoint
@@ -54,6 +56,7 @@ from pipeline.local.http_api import LocalApi
 from pipeline.local.provision import Stack
 from pipeline.local.stream_mapping import MappingConfig, StreamMapping
 from pipeline.seeds import stream_seed
+from pipeline.sim.topology import matches
 from pipeline.template import Template
 
 HOT_SKU_SHARE = 0.1  # of orders that ask for the limited SKU: they contend for its stock
@@ -105,6 +108,14 @@ class DemoReport:
     unfinished: list[str] = field(default_factory=list)  # "order_id STATUS"
     # per order: "compensated" (0/1), "retries:Machine.State", "dead_lettered" (validation)
     per_order: dict[str, Counter[str]] = field(default_factory=dict)
+    # money captured and not refunded on orders whose compensation failed (alerted, for a person)
+    held_by_failed_compensation: Decimal = Decimal("0")
+    unreadable_events: int = 0  # store items no consumer can parse (poison), left to the DLQ
+    delayed_deliveries: int = 0  # deliveries held back, arriving after later events
+    routing_complete: bool = False  # every stored event reached every rule it matches
+    routed: int = 0  # events the rules matched, each delivered or dead-lettered
+    alerts: list[dict[str, Any]] = field(default_factory=list)  # what operations were sent
+    parked: list[dict[str, Any]] = field(default_factory=list)  # in the parked queue, with why
     # every state machine execution, in the order they ended, with its history
     runs: list[tuple[str, Execution]] = field(default_factory=list, repr=False)
 
@@ -121,7 +132,11 @@ class DemoReport:
 
     @property
     def money_reconciled(self) -> bool:
-        return self.captured_minus_refunded == self.confirmed_total
+        """Captured - refunded = confirmed orders, plus what failed compensations hold (each
+        of those alerted to operations, the refund theirs to make)."""
+        return (
+            self.captured_minus_refunded == self.confirmed_total + self.held_by_failed_compensation
+        )
 
 
 class ScriptedChoreography:
@@ -142,6 +157,7 @@ class ScriptedChoreography:
         self.walks: list[tuple[str, Execution]] = []
         self.audit: StreamMapping | None = None
         self.duplicates = 0
+        self.delayed = 0  # deliveries held back (out of order with later events)
         self.lambda_throttle = 0.0
         self.task_timeout = 0.0
         self.faults = random.Random(0)
@@ -183,13 +199,25 @@ class ScriptedChoreography:
         self.task_timeout = float(knobs.get("FAKE_TASK_TIMEOUT_RATE", "0"))
         self.faults = faults
 
+        delay_rate = float(knobs.get("FAKE_DELIVERY_DELAY_RATE", "0"))
+        most_delay_s = float(knobs.get("FAKE_DELIVERY_DELAY_S", "60"))
+
+        def execute(machine_id: str, event: dict[str, Any]) -> None:
+            """Now, or (a delayed delivery) later, after events that came after it."""
+            if delay_rate and faults.random() < delay_rate:
+                self.delayed += 1
+                delay = faults.uniform(1.0, most_delay_s)
+                self.scheduler.after(delay, lambda: self._execute(machine_id, event))
+            else:
+                self._execute(machine_id, event)
+
         def start(route: Route, event: dict[str, Any]) -> None:
             if faults.random() < start_throttle:
                 raise DeliveryFailed("THROTTLING", "StartExecution was throttled (injected)")
-            self._execute(route.machine_id, event)
+            execute(route.machine_id, event)
             if faults.random() < duplicate:  # at-least-once: the same event, delivered again
                 self.duplicates += 1
-                self._execute(route.machine_id, event)
+                execute(route.machine_id, event)
 
         self.delivery = Delivery(
             self.client("events"),
@@ -444,6 +472,8 @@ def run_demo(
                         }
                     ),
                 )
+            inbox = _alerts_inbox(session, endpoint.url, stack)
+            _inject_poison(dynamodb, stack, int(knobs.get("FAKE_POISON_RECORDS", "0")))
             endpoint.throttle_dynamodb(
                 float(knobs.get("FAKE_DYNAMODB_THROTTLE_RATE", "0")),
                 stream_seed(seed, "dynamodb-throttle"),
@@ -494,6 +524,16 @@ def run_demo(
             firehose.flush()
             _fill_report(report, choreography, dynamodb, stack, session, endpoint.url)
             _check_lake(report, session, endpoint.url, stack, dynamodb)
+            sqs = session.client("sqs", endpoint_url=endpoint.url)
+            report.alerts = [json.loads(m["Body"]) for m in _drain(sqs, inbox)]
+            report.parked = [
+                {
+                    "reason": _string(m, "PARKED_REASON"),
+                    "error": _string(m, "ERROR_CODE"),
+                    "queue": _string(m, "SOURCE_QUEUE"),
+                }
+                for m in _drain(sqs, stack.ref("RemediationParkedQueue"))
+            ]
         finally:
             os.environ.clear()
             os.environ.update(saved_env)
@@ -572,16 +612,103 @@ def _reset_wiring(template: Template) -> None:
             module.wiring.configure(None)
 
 
+def _alerts_inbox(session: boto3.Session, url: str, stack: Stack) -> str:
+    """A queue subscribed to the alerts topic, standing in for the operations mailbox."""
+    sqs = session.client("sqs", endpoint_url=url)
+    queue = sqs.create_queue(QueueName="local-operations-inbox")["QueueUrl"]
+    arn = sqs.get_queue_attributes(QueueUrl=queue, AttributeNames=["QueueArn"])
+    session.client("sns", endpoint_url=url).subscribe(
+        TopicArn=stack.ref("AlertsTopic"),
+        Protocol="sqs",
+        Endpoint=arn["Attributes"]["QueueArn"],
+        Attributes={"RawMessageDelivery": "true"},
+    )
+    return queue
+
+
+def _inject_poison(dynamodb: Any, stack: Stack, count: int) -> None:
+    """Store ``count`` items no consumer can parse (a writer's bug, a hand edit): the stream's
+    consumers fail on them, retry, bisect, and hand them to the on-failure queue."""
+    for n in range(count):
+        dynamodb.put_item(
+            TableName=stack.ref("EventsTable"),
+            Item=to_item(
+                {
+                    "order_id": f"poison-{n:03d}",
+                    "sequence": 1,
+                    "event_id": f"poison-{n:03d}-1",
+                    "event_type": "OrderPlaced",
+                    "payload": "{not json",
+                }
+            ),
+        )
+
+
+def _drain(sqs: Any, queue: str) -> list[dict[str, Any]]:
+    """Every message in a queue (read and deleted), attributes included."""
+    out: list[dict[str, Any]] = []
+    while batch := sqs.receive_message(
+        QueueUrl=queue, MaxNumberOfMessages=10, MessageAttributeNames=["All"]
+    ).get("Messages", []):
+        out += batch
+        sqs.delete_message_batch(
+            QueueUrl=queue,
+            Entries=[
+                {"Id": str(n), "ReceiptHandle": m["ReceiptHandle"]} for n, m in enumerate(batch)
+            ],
+        )
+    return out
+
+
+def _string(message: dict[str, Any], name: str) -> str | None:
+    value = message.get("MessageAttributes", {}).get(name)
+    return value.get("StringValue") if value else None
+
+
+def _readable(events: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The stored items that are events (their payload parses)."""
+    readable = []
+    for item in events:
+        try:
+            json.loads(item.get("payload", ""))
+        except json.JSONDecodeError:
+            continue
+        readable.append(item)
+    return readable
+
+
+def _routing_complete(template: Template, events: list[dict[str, Any]], delivery) -> bool:
+    """Every stored event reached every rule whose pattern it matches (as the bus sees it),
+    and every routed event ended delivered or dead-lettered."""
+    rules = [(t.machine_id, t.pattern) for t in template.rule_targets()]
+    expected = set()
+    for item in events:
+        entry = bus_entry(ev.parse_event(item["payload"]), "bus")
+        seen = {
+            "source": entry["Source"],
+            "detail-type": entry["DetailType"],
+            "detail": json.loads(entry["Detail"]),
+        }
+        expected |= {(target, item["event_id"]) for target, p in rules if matches(p, seen)}
+    settled = delivery.routed == delivery.delivered + delivery.dead_lettered
+    return settled and expected <= delivery.routed_events
+
+
 def _fill_report(report, choreography, dynamodb, stack, session, url) -> None:
-    events = _scan(dynamodb, stack.ref("EventsTable"))
+    stored = _scan(dynamodb, stack.ref("EventsTable"))
+    events = _readable(stored)
+    report.unreadable_events = len(stored) - len(events)
     report.events = len(events)
     orders = _scan(dynamodb, stack.ref("OrdersTable"))
     report.by_status = Counter(o["status"] for o in orders)
     finished = {o["order_id"] for o in orders if o["status"] in TERMINAL}
+    stranded = {o["order_id"] for o in orders if o["status"] == "COMPENSATION_FAILED"}
     for e in events:
         payload = json.loads(e["payload"])
         amount = Decimal(payload.get("amount", "0"))
         sign = {"PaymentCaptured": 1, "PaymentRefunded": -1}.get(e["event_type"], 0)
+        if e["order_id"] in stranded:
+            report.held_by_failed_compensation += sign * amount
         if e["order_id"] in finished:
             report.captured_minus_refunded += sign * amount
         else:  # money of an order still under way (only after an interrupted run)
@@ -618,6 +745,11 @@ def _fill_report(report, choreography, dynamodb, stack, session, url) -> None:
     report.retries = sum(w.retries for _, w in choreography.walks)
     report.delivery_retries = choreography.delivery.retries
     report.duplicate_deliveries = choreography.duplicates
+    report.delayed_deliveries = choreography.delayed
+    report.routed = choreography.delivery.routed
+    report.routing_complete = _routing_complete(
+        choreography.template, events, choreography.delivery
+    )
     report.remediation = dict(choreography.remediation)
     report.dead_lettered = choreography.delivery.dead_lettered
     report.per_order = _per_order(orders, events, choreography)
@@ -693,7 +825,7 @@ def _check_lake(
     in_lake = {(r["order_id"], r["sequence"], r["event_id"]) for r in rows}
     stored = {
         (e["order_id"], int(e["sequence"]), e["event_id"])
-        for e in _scan(dynamodb, stack.ref("EventsTable"))
+        for e in _readable(_scan(dynamodb, stack.ref("EventsTable")))
     }
     report.lake_rows, report.lake_files = len(rows), len(lake.files())
     report.lake_duplicates = len(rows) - len(in_lake)
@@ -739,11 +871,31 @@ def _print_report(report: DemoReport, say) -> None:
         "DLQ remediation: "
         + (", ".join(f"{k} {v}" for k, v in sorted(report.remediation.items())) or "nothing to do")
     )
+    say(
+        f"Routing: {report.routed} events matched rules, each delivered or dead-lettered; "
+        f"every stored event reached every rule it matches: {report.routing_complete}"
+        + (
+            f"; {report.delayed_deliveries} deliveries arrived late"
+            if report.delayed_deliveries
+            else ""
+        )
+    )
+    if report.unreadable_events:
+        say(f"Unreadable items in the event store (poison): {report.unreadable_events}")
+    if report.parked or report.alerts:
+        say(f"Parked for operations: {len(report.parked)}; alerts sent: {len(report.alerts)}")
+        for reason, count in Counter(str(p["reason"]) for p in report.parked).most_common(5):
+            say(f"  parked x{count}: {reason}")
     say(f"Customer notifications: {report.notifications}")
     say(
         f"Money (finished orders): captured - refunded = {report.captured_minus_refunded}; "
-        f"confirmed orders total = {report.confirmed_total} "
-        f"({'reconciled' if report.money_reconciled else 'MISMATCH'})"
+        f"confirmed orders total = {report.confirmed_total}"
+        + (
+            f" + {report.held_by_failed_compensation} held by failed compensations (alerted)"
+            if report.held_by_failed_compensation
+            else ""
+        )
+        + f" ({'reconciled' if report.money_reconciled else 'MISMATCH'})"
         + (
             f"; {report.money_in_flight} held by {len(report.unfinished)} unfinished orders"
             if report.unfinished

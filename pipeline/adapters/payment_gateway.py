@@ -67,6 +67,7 @@ class FakeGatewayRates:
     decline: float = 0.0
     error: float = 0.0  # fails before doing anything: a clean retry succeeds
     lost_response: float = 0.0  # does the operation, then times out: a retry must not repeat it
+    refund_error: float = 0.0  # a refund or void fails before doing anything (a compensation)
     latency_s: float = 0.0  # mean of an exponential latency
 
 
@@ -162,6 +163,13 @@ class FakePaymentGateway:
                 return result
             if self.rng.random() < self.rates.error:
                 raise GatewayUnavailable("payment gateway returned 503")
+            compensating = request.startswith(("refund|", "void|"))
+            if (
+                compensating
+                and self.rates.refund_error
+                and self.rng.random() < self.rates.refund_error
+            ):
+                raise GatewayUnavailable("payment gateway returned 503 on a refund")
             result = effect()
             self.results[key] = (request, result)
             self.calls.append((result.operation, key))

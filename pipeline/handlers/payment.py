@@ -64,6 +64,8 @@ def gateway_from_env(env: Mapping[str, str]) -> PaymentGateway:
     rates = FakeGatewayRates(
         decline=float(env.get("FAKE_GATEWAY_DECLINE_RATE", "0")),
         error=float(env.get("FAKE_GATEWAY_ERROR_RATE", "0")),
+        lost_response=float(env.get("FAKE_GATEWAY_TIMEOUT_RATE", "0")),
+        refund_error=float(env.get("FAKE_GATEWAY_REFUND_ERROR_RATE", "0")),
     )
     return FakePaymentGateway(
         rates=rates, rng=random.Random(int(env.get("FAKE_GATEWAY_SEED", "0")))

@@ -124,6 +124,9 @@ class Delivery:
     rng: random.Random = field(default_factory=lambda: random.Random(0))
     # Runs a retry after a delay (the runtime's scheduler); None: at once, on virtual time.
     later: Callable[[float, Callable[[], None]], None] | None = None
+    routed: int = 0  # events the rules matched (each ends delivered or dead-lettered)
+    # (target state machine, detail.event_id) of every event a rule routed
+    routed_events: set[tuple[str, str]] = field(default_factory=set)
     delivered: int = 0
     retries: int = 0
     dead_lettered: int = 0
@@ -167,7 +170,12 @@ class Delivery:
                 done = []
                 try:
                     for message in messages:
-                        self._deliver(route, json.loads(message["Body"]))
+                        event = json.loads(message["Body"])
+                        self.routed += 1
+                        self.routed_events.add(
+                            (route.machine_id, str(event["detail"].get("event_id")))
+                        )
+                        self._deliver(route, event)
                         done.append(message)
                         handled += 1
                 finally:  # what was delivered leaves the queue, even if a later one raised
