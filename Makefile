@@ -4,7 +4,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test chaos lint infra-lint bench lab strip clean graphviz venv
+.PHONY: demo test chaos load lint infra-lint bench lab strip clean graphviz venv
 
 $(PY):
 	python3 -m venv $(VENV)
@@ -37,6 +37,11 @@ test: venv
 # Every fault scenario on the local cloud, 100 orders each, with the invariants report.
 chaos: venv
 	$(PY) -m pipeline chaos --orders 100
+
+# A bounded load test on loopback (default 20,000 orders; ORDERS=2000 for a shorter one).
+ORDERS ?= 20000
+load: venv
+	$(PY) -m benchmarks.load $(ORDERS)
 
 lint: venv
 	$(VENV)/bin/ruff check pipeline tests benchmarks

@@ -11,6 +11,13 @@ repeat the side effect), FAKE_DYNAMODB_THROTTLE_RATE (the endpoint answers Dynam
 calls with ProvisionedThroughputExceededException; boto3 retries, then the adapters' transient
 errors and the state machines' retries take over), FAKE_FIREHOSE_DUPLICATE_RATE (Firehose
 stores an audit record twice: at-least-once delivery into the lake).
+
+Knobs only the chaos suite (:mod:`pipeline.chaos`) sets, which the simulator does not model:
+FAKE_GATEWAY_TIMEOUT_RATE (the gateway charges, then times out: the retry must be answered
+from its idempotency record), FAKE_GATEWAY_REFUND_ERROR_RATE (refunds and voids fail: a
+compensation that cannot complete), FAKE_DELIVERY_DELAY_RATE / FAKE_DELIVERY_DELAY_S
+(EventBridge deliveries held back, so they arrive after later events), FAKE_POISON_RECORDS
+(unreadable items written to the event store: its stream consumers fail on them for good).
 """
 
 from __future__ import annotations
