@@ -18,6 +18,7 @@ from __future__ import annotations
 import contextlib
 import io
 import json
+import logging
 import math
 import os
 import random
@@ -434,9 +435,7 @@ def run_demo(
     template = Template.load()
     report = DemoReport()
     saved_env = dict(os.environ)
-    handler_output = (
-        contextlib.nullcontext() if verbose else contextlib.redirect_stdout(io.StringIO())
-    )
+    handler_output = contextlib.nullcontext() if verbose else _swallowed_output()
     with LocalEndpoint() as endpoint, handler_output, warnings.catch_warnings():
         # Functions that emit no metric on an invocation (a quiet remediation pass) make
         # powertools warn on every call; in Lambda that goes to the log, here it would
@@ -540,6 +539,26 @@ def run_demo(
             _reset_wiring(template)
     _print_report(report, say)
     return report
+
+
+@contextlib.contextmanager
+def _swallowed_output() -> Iterator[None]:
+    """Handlers' stdout (their JSON logs and EMF metrics) kept out of the report: stdout is
+    redirected, and log handlers made earlier with a reference to the real stdout (a
+    module-level powertools Logger) write to the same sink meanwhile."""
+    sink = io.StringIO()
+    streams = (sys.stdout, sys.__stdout__)
+    moved = []
+    for logger in [logging.getLogger(), *logging.Logger.manager.loggerDict.values()]:
+        for handler in getattr(logger, "handlers", []):
+            if isinstance(handler, logging.StreamHandler) and handler.stream in streams:
+                moved.append((handler, handler.setStream(sink)))
+    try:
+        with contextlib.redirect_stdout(sink):
+            yield
+    finally:
+        for handler, stream in moved:
+            handler.setStream(stream)
 
 
 def initial_stock(orders: int) -> dict[str, int]:
