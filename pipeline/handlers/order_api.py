@@ -20,6 +20,7 @@ from typing import Any
 import boto3
 from aws_lambda_powertools import Logger, Metrics, Tracer
 from aws_lambda_powertools.event_handler import APIGatewayRestResolver, Response
+from aws_lambda_powertools.event_handler.exceptions import NotFoundError
 from aws_lambda_powertools.metrics import MetricUnit
 
 from pipeline.adapters.catalog import Catalog
@@ -56,6 +57,11 @@ app = APIGatewayRestResolver()
 ORDER_NAMESPACE = uuid.UUID("5f6c1c1e-0d3a-4f5e-9a57-6f1b2b1d7a01")
 ORDER_ID = re.compile(r"^[A-Za-z0-9_.:-]{1,128}$")
 DEFAULT_LIMIT, MAX_LIMIT = 50, 100
+# The fields the API defines: a rejected field is logged by name only if it is one of them.
+LOGGED_FIELD = re.compile(
+    r"body|customer_id|currency|lines(\[\d+\](\.(sku|quantity))?)?|order_id|status|limit"
+    r"|path|Idempotency-Key|Content-Type"
+)
 
 
 @dataclass
@@ -116,7 +122,9 @@ def _parse_request() -> tuple[PlaceOrder, str]:
     raw = _body_bytes()
     try:
         data = json.loads(raw.decode("utf-8"))
-    except (UnicodeDecodeError, json.JSONDecodeError) as error:
+    except RecursionError:  # a few KiB of brackets nest deeper than the parser goes
+        raise ValidationFailed("the body is nested too deeply", field="body") from None
+    except ValueError as error:  # not UTF-8, not JSON, or a number of over 4,300 digits
         raise ValidationFailed(f"the body is not valid JSON: {error}", field="body") from None
     key = _header("Idempotency-Key")
     if key is None or not re.fullmatch(IDEMPOTENCY_KEY, key):
@@ -199,7 +207,7 @@ def _limit() -> int:
     raw = app.current_event.get_query_string_value("limit")
     if raw is None:
         return DEFAULT_LIMIT
-    if not raw.isdigit() or not 1 <= int(raw) <= MAX_LIMIT:
+    if not re.fullmatch(r"[0-9]{1,3}", raw) or not 1 <= int(raw) <= MAX_LIMIT:
         raise ValidationFailed(f"limit must be an integer from 1 to {MAX_LIMIT}", field="limit")
     return int(raw)
 
@@ -219,11 +227,24 @@ def list_customer_orders(customer_id: str) -> Response:
     return json_response(200, {"orders": orders})
 
 
+@app.not_found
+def handle_unmatched_path(_error: NotFoundError) -> Response:
+    """API Gateway routed the request here, but a path parameter, decoded, holds characters no
+    route pattern takes (a "/", a control character): that parameter is malformed (400), not a
+    missing route, and not an unexpected error (500)."""
+    names = sorted((app.current_event.path_parameters or {}).keys())
+    field = names[0] if names else "path"
+    return handle_pipeline_error(
+        ValidationFailed(f"{field} is not a valid {field.replace('_', ' ')}", field=field)
+    )
+
+
 @app.exception_handler(PipelineError)
 def handle_pipeline_error(error: PipelineError) -> Response:
-    logger.info(
-        "request rejected", extra={"error": error.name, "field": getattr(error, "field", None)}
-    )
+    field = getattr(error, "field", None)
+    if field is not None and not LOGGED_FIELD.fullmatch(field):
+        field = "(a field the API does not define)"  # its name is the client's: maybe PII
+    logger.info("request rejected", extra={"error": error.name, "field": field})
     return error_response(error)
 
 

@@ -14,7 +14,7 @@ import threading
 from collections.abc import Callable
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
-from urllib.parse import parse_qsl, urlsplit
+from urllib.parse import parse_qsl, unquote, urlsplit
 
 from pipeline.local.apigw import proxy_event
 from pipeline.local.lambda_context import LambdaContext
@@ -63,6 +63,9 @@ class LocalApi:
 
         class RequestHandler(BaseHTTPRequestHandler):
             protocol_version = "HTTP/1.1"
+            # Headers and body go out in two writes: without TCP_NODELAY, Nagle holds the body
+            # back for the client's delayed ACK, 40 ms a response on a kept-alive connection.
+            disable_nagle_algorithm = True
 
             def log_message(self, *_args: Any) -> None:  # quiet, like a Lambda proxy
                 return
@@ -76,13 +79,21 @@ class LocalApi:
                     self.send_header(key, value)
                 self.send_header("Content-Length", str(len(body)))
                 self.end_headers()
-                self.wfile.write(body)
+                if self.command != "HEAD":  # a HEAD response has headers only
+                    self.wfile.write(body)
 
             def _body(self) -> bytes | None:
                 length = int(self.headers.get("Content-Length") or 0)
                 return self.rfile.read(min(length, MAX_BODY + 1)) if length else None
 
             do_GET = do_POST = do_PUT = do_DELETE = do_PATCH = _serve
+
+            def __getattr__(self, name: str) -> Any:
+                # Any other method (HEAD, OPTIONS, TRACE, QUERY, ...) reaches dispatch too, so a
+                # method the route lacks is a 405 with `Allow`, not http.server's HTML 501.
+                if name.startswith("do_"):
+                    return self._serve
+                raise AttributeError(name)
 
         return RequestHandler
 
@@ -93,25 +104,32 @@ class LocalApi:
         if body is not None and len(body) > MAX_BODY:
             return _json(413, {"message": "Request Too Long"})
         url = urlsplit(raw_path)
+        # Routes match the path as sent (an encoded "/" stays inside its segment); the event
+        # carries it percent-decoded, path parameters too, as API Gateway passes them.
         path = url.path.removeprefix("/v1")
-        for route_method, pattern, _resource, function_id in self.routes:
+        for route_method, pattern, resource, function_id in self.routes:
             match = pattern.match(path)
             if match and route_method == method:
                 event = proxy_event(
                     method,
-                    path,
+                    unquote(path),
                     None,
                     headers,
-                    query=dict(parse_qsl(url.query)) or None,
+                    # `?limit=` reaches the handler as "" (as API Gateway passes it), not absent.
+                    query=dict(parse_qsl(url.query, keep_blank_values=True)) or None,
                     raw_body=body if body is not None else None,
                 )
-                event["pathParameters"] = match.groupdict() or None
+                event["resource"] = event["requestContext"]["resourcePath"] = resource
+                event["pathParameters"] = {
+                    name: unquote(value) for name, value in match.groupdict().items()
+                } or None
                 response = self.resolve(function_id)(event, LambdaContext(function_id))
                 return _from_proxy(response)
-        return _json(
-            404 if not any(p.match(path) for _, p, _, _ in self.routes) else 405,
-            {"message": "Missing Authentication Token"},
-        )
+        allowed = sorted({m for m, pattern, _, _ in self.routes if pattern.match(path)})
+        if not allowed:
+            return _json(404, {"message": "Missing Authentication Token"})
+        status, response_headers, response_body = _json(405, {"message": "Method Not Allowed"})
+        return status, {**response_headers, "Allow": ", ".join(allowed)}, response_body
 
     def __enter__(self) -> LocalApi:
         self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
