@@ -28,6 +28,8 @@ class Carrier(Protocol):
 
     def cancel_label(self, order_id: str) -> bool: ...
 
+    def voided(self, order_id: str) -> bool: ...
+
 
 def tracking_number(order_id: str) -> str:
     """Deterministic per order, so a retried label request yields the same label."""
@@ -87,6 +89,10 @@ class S3Carrier:
         except ClientError as error:
             raise CarrierUnavailable(f"label not stored: {error_code(error)}") from error
         return label
+
+    def voided(self, order_id: str) -> bool:
+        """Whether the order's label was voided."""
+        return self._exists(self._key(order_id, ".void"))
 
     def cancel_label(self, order_id: str) -> bool:
         """Void the label (a marker next to it); True if a label existed. Idempotent."""

@@ -195,14 +195,25 @@ def fold(
     as_of: datetime | None = None,
     upto: int | None = None,
 ) -> Order:
-    """Rebuild an order from its events, as it stood at ``as_of`` or sequence ``upto``."""
+    """Rebuild an order from its events, as it stood at ``as_of`` or sequence ``upto``.
+
+    Events arrive at least once (stream retries, lake copies): an exact copy of an event
+    already folded is skipped; a different event at a taken sequence is refused."""
     order: Order | None = Order(order_id) if order_id else None
+    previous: ev.Event | None = None
     for event in sorted(events, key=lambda e: e.sequence):
         if as_of is not None and event.occurred_at > as_of:
             break
         if upto is not None and event.sequence > upto:
             break
+        if previous is not None and event.sequence == previous.sequence:
+            if event != previous:
+                raise InvalidTransition(
+                    f"order {event.order_id}: two different events at sequence {event.sequence}"
+                )
+            continue
         order = (order or Order(event.order_id)).apply(event)
+        previous = event
     if order is None:
         raise ValueError("fold needs an order_id or at least one event")
     return order

@@ -13,7 +13,7 @@ from aws_lambda_powertools.metrics import MetricUnit
 
 from pipeline.adapters.alerts import Alerts
 from pipeline.adapters.event_store import EventStore
-from pipeline.adapters.inventory import InventoryStore
+from pipeline.adapters.inventory import RESERVED, InventoryStore
 from pipeline.domain import events as ev
 from pipeline.domain.errors import StepNotApplicable
 from pipeline.domain.factory import EventFactory
@@ -68,6 +68,7 @@ def reserve(request: StepRequest, deps: InventoryDeps) -> dict[str, Any]:
     if order.has("InventoryReserved"):
         return outcome(order, reservation_id=order.reservation_id, duplicate=True)
     if not applies(order, Status.PAYMENT_CAPTURED):
+        _release_orphan(order, deps)
         return skipped(order)
     reservation = deps.inventory.reserve(
         order.order_id, [(line.sku, line.quantity) for line in order.lines]
@@ -83,12 +84,32 @@ def record_reservation_failure(request: StepRequest, deps: InventoryDeps) -> dic
     order = _load(request, deps)
     if order.has("InventoryReservationFailed") or order.status != Status.PAYMENT_CAPTURED:
         return outcome(order, duplicate=True)
+    if _holds_reservation(order, deps):
+        # The stock was reserved but its event never got stored (every append after the
+        # transaction failed, or a racing delivery reserved it): record what happened, so
+        # the order goes on holding it instead of being refunded with its stock leaked.
+        event = (ev.InventoryReserved, {"reservation_id": order.order_id})
+        appended = deps.store.append(order, deps.factory.next(order, [event], request.cause))
+        return outcome(order, appended, reservation_id=order.order_id, recovered=True)
     reason = request.error.reason() if request.error else "reservation failed"
     match = _SKU_IN_MESSAGE.search(reason)
     event = (ev.InventoryReservationFailed, {"reason": reason, "sku": match and match.group(1)})
     appended = deps.store.append(order, deps.factory.next(order, [event], request.cause))
     metrics.add_metric(name="InventoryReservationFailed", unit=MetricUnit.Count, value=1)
     return outcome(order, appended, sku=match and match.group(1))
+
+
+def _holds_reservation(order: Order, deps: InventoryDeps) -> bool:
+    """Whether the inventory table holds a live reservation for the order."""
+    held = deps.inventory.reservation(order.order_id)
+    return held is not None and held.status == RESERVED
+
+
+def _release_orphan(order: Order, deps: InventoryDeps) -> None:
+    """A reservation the order never recorded (it moved on while this delivery's append
+    lost the race) would hold its stock forever: give it back."""
+    if not order.has("InventoryReserved") and _holds_reservation(order, deps):
+        deps.inventory.release(order.order_id)
 
 
 def release(request: StepRequest, deps: InventoryDeps) -> dict[str, Any]:

@@ -105,6 +105,10 @@ def confirm(request: StepRequest, deps: ShippingDeps) -> dict[str, Any]:
         return outcome(order, duplicate=True)
     if not applies(order, Status.LABEL_CREATED):
         return skipped(order)
+    if deps.carrier.voided(order.order_id):
+        # Another execution gave up on this order's confirmation and voided its label; its
+        # LabelFailed follows. A confirmation now would ship with a void label.
+        return outcome(order, duplicate=True, skipped="label voided")
     appended = deps.store.append(
         order, deps.factory.next(order, [(ev.OrderConfirmed, {})], request.cause)
     )
@@ -113,8 +117,13 @@ def confirm(request: StepRequest, deps: ShippingDeps) -> dict[str, Any]:
 
 
 def cancel_label(request: StepRequest, deps: ShippingDeps) -> dict[str, Any]:
-    """Void the carrier label before the order is compensated (idempotent, no event)."""
+    """Void the carrier label before the order is compensated (idempotent, no event).
+
+    Never for a confirmed order: a confirmation whose task timed out after it was stored (or
+    a duplicate execution's) comes here through the Catch, and that order ships."""
     order = _load(request, deps)
+    if order.has("OrderConfirmed"):
+        return outcome(order, voided=False, skipped="order is confirmed")
     existed = deps.carrier.cancel_label(order.order_id)
     return outcome(order, voided=existed)
 
@@ -123,12 +132,16 @@ def record_label_failure(request: StepRequest, deps: ShippingDeps) -> dict[str, 
     """No label: record it, which starts the compensation (release stock, then refund)."""
     order = _load(request, deps)
     if order.has("LabelFailed"):
+        deps.carrier.cancel_label(order.order_id)  # finish a void cut short
         return outcome(order, duplicate=True)
     if not applies(order, Status.INVENTORY_RESERVED, Status.LABEL_CREATED):
         return skipped(order)
     reason = request.error.reason() if request.error else "label failed"
     event = (ev.LabelFailed, {"reason": reason})
     appended = deps.store.append(order, deps.factory.next(order, [event], request.cause))
+    # Recorded first (conditional on the version, so a racing confirmation wins or loses
+    # cleanly), then void any label the carrier made: one whose event was never stored too.
+    deps.carrier.cancel_label(order.order_id)
     metrics.add_metric(name="LabelFailed", unit=MetricUnit.Count, value=1)
     return outcome(order, appended, failed=True)
 
