@@ -25,7 +25,10 @@ from pipeline.local.apigw import proxy_event
 from security.conftest import handler_output, log_level
 
 EMAIL = re.compile(r"[A-Za-z0-9._%+-]+@[A-Za-z0-9-]+(\.[A-Za-z0-9-]+)*\.[A-Za-z]{2,}")
-DIGITS = re.compile(r"(?<![0-9])[0-9](?:[ -]?[0-9]){12,18}(?![0-9])")
+# A card number: 13-19 digits (spaces or dashes between), starting as card networks' numbers
+# do (2-6), standing alone: not a stretch of a longer id (a UUID's digit groups, a request id
+# or a sequence number), which made random ids look like cards one run in a few.
+DIGITS = re.compile(r"(?<![0-9A-Za-z_-])[2-6](?:[ -]?[0-9]){12,18}(?![0-9A-Za-z_-])")
 PII_KEYS = re.compile(
     r"e-?mail|address|street|post_?code|zip|phone|card|\bpan\b|cvv|cvc|expiry|birth|iban",
     re.IGNORECASE,
@@ -84,6 +87,7 @@ def problems(lines: list[str]) -> list[str]:
 def test_the_detectors_find_what_they_look_for():
     assert problems(['{"message": "mail jane@example.org"}'])
     assert problems(['{"message": "paid with 4111-1111-1111-1111"}'])
+    assert not problems(['{"request_id": "8f0e2a4c-9309-7883-3920-80b1c2d3e4f5"}'])
     assert problems(['{"shipping_address": "x"}'])
     assert not problems(['{"_aws": {"Timestamp": 1795630033771}, "OrderPlaced": [1.0]}'])
     assert not problems(
