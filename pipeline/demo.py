@@ -624,9 +624,18 @@ def _point_handlers_at(
 
 
 def _reset_wiring(template: Template) -> None:
-    """Drop dependencies handlers built earlier, so they rebuild from the current environment."""
+    """Drop dependencies handlers built earlier, so they rebuild from the current environment.
+
+    A handler module imported before its environment was set (here, not in Lambda, where the
+    environment comes first) also made its powertools ``Metrics`` without a namespace: every
+    hundredth value of one metric then flushes and fails the invocation with "Must contain a
+    metric namespace" (an Authorize in every few hundred). It gets the namespace now."""
+    namespace = os.environ.get("POWERTOOLS_METRICS_NAMESPACE")
     for function_id, _ in template.of_type("AWS::Serverless::Function"):
         module = sys.modules.get(handler_of(template, function_id).__module__)
+        metrics = getattr(module, "metrics", None)
+        if namespace and metrics is not None and hasattr(metrics, "namespace"):
+            metrics.namespace = namespace
         if module is not None and hasattr(module, "wiring"):
             module.wiring.configure(None)
 
