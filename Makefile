@@ -46,7 +46,7 @@ load: venv
 lint: venv
 	$(VENV)/bin/ruff check pipeline tests benchmarks
 	$(VENV)/bin/cfn-lint infra/template.yaml
-	$(VENV)/bin/checkov -d infra --quiet --compact
+	$(VENV)/bin/checkov -d infra --quiet --compact --skip-download
 
 bench: venv
 	$(PY) -m benchmarks
