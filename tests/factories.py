@@ -39,6 +39,23 @@ def make_factory(prefix: str = "evt") -> EventFactory:
     return EventFactory(clock=TickingClock(), ids=counter_ids(prefix))
 
 
+def wire_order_api(dynamodb: Any, stack: Any, shards: int | None = None, prefix: str = "evt"):
+    """The order API handler's dependencies on a stack's tables, configured; returns them."""
+    from pipeline.adapters.catalog import Catalog
+    from pipeline.adapters.order_views import OrderViews
+    from pipeline.handlers import order_api
+
+    views = {} if shards is None else {"shards": shards}
+    deps = order_api.OrderApiDeps(
+        store=EventStore(dynamodb, stack.ref("EventsTable")),
+        views=OrderViews(dynamodb, stack.ref("OrdersTable"), **views),
+        catalog=Catalog(dynamodb, stack.ref("InventoryTable")),
+        factory=make_factory(prefix),
+    )
+    order_api.wiring.configure(deps)
+    return deps
+
+
 CAUSE = Cause(correlation_id="corr-1", causation_id=None)
 
 

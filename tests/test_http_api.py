@@ -7,11 +7,8 @@ import urllib.error
 import urllib.request
 
 import pytest
-from factories import make_factory, put_stock
+from factories import put_stock, wire_order_api
 
-from pipeline.adapters.catalog import Catalog
-from pipeline.adapters.event_store import EventStore
-from pipeline.adapters.order_views import OrderViews
 from pipeline.handlers import order_api
 from pipeline.local.http_api import LocalApi, routes
 
@@ -20,14 +17,7 @@ from pipeline.local.http_api import LocalApi, routes
 def api(aws, stack, template):
     dynamodb = aws.client("dynamodb")
     put_stock(dynamodb, stack.ref("InventoryTable"), "SKU-1", 5, "3.00")
-    order_api.wiring.configure(
-        order_api.OrderApiDeps(
-            store=EventStore(dynamodb, stack.ref("EventsTable")),
-            views=OrderViews(dynamodb, stack.ref("OrdersTable")),
-            catalog=Catalog(dynamodb, stack.ref("InventoryTable")),
-            factory=make_factory(),
-        )
-    )
+    wire_order_api(dynamodb, stack)
     with LocalApi(template, lambda _function_id: order_api.lambda_handler) as running:
         yield running
     order_api.wiring.configure(None)

@@ -8,11 +8,8 @@ import json
 import pytest
 import requests
 from conftest import scan_all
-from factories import make_factory
+from factories import wire_order_api
 
-from pipeline.adapters.catalog import Catalog
-from pipeline.adapters.event_store import EventStore
-from pipeline.adapters.order_views import OrderViews
 from pipeline.handlers import order_api
 from pipeline.local.http_api import LocalApi
 
@@ -20,14 +17,7 @@ from pipeline.local.http_api import LocalApi
 @pytest.fixture
 def api(aws, stack, template):
     dynamodb = aws.client("dynamodb")
-    order_api.wiring.configure(
-        order_api.OrderApiDeps(
-            store=EventStore(dynamodb, stack.ref("EventsTable")),
-            views=OrderViews(dynamodb, stack.ref("OrdersTable")),
-            catalog=Catalog(dynamodb, stack.ref("InventoryTable")),
-            factory=make_factory(),
-        )
-    )
+    wire_order_api(dynamodb, stack)
     yield LocalApi(template, lambda _function_id: order_api.lambda_handler)
     order_api.wiring.configure(None)
 

@@ -31,14 +31,11 @@ import pytest
 import requests
 import schemathesis
 from conftest import scan_all
-from factories import make_factory, put_stock
+from factories import put_stock, wire_order_api
 from moto import mock_aws
 from moto.core import DEFAULT_ACCOUNT_ID
 from moto.dynamodb.models import dynamodb_backends
 
-from pipeline.adapters.catalog import Catalog
-from pipeline.adapters.event_store import EventStore
-from pipeline.adapters.order_views import OrderViews
 from pipeline.handlers import order_api
 from pipeline.local.http_api import LocalApi
 
@@ -83,9 +80,7 @@ CONFIG = schemathesis.Config.from_dict(
                 # ("well-formed but not acceptable, e.g. an unknown SKU"), not a rejected valid
                 # request. 409: a generated Idempotency-Key reused with another body.
                 "include-operation-id": "placeOrder",
-                "checks": {
-                    "positive_data_acceptance": {"expected-statuses": [200, 201, 409, 422]}
-                },
+                "checks": {"positive_data_acceptance": {"expected-statuses": [200, 201, 409, 422]}},
             }
         ],
     }
@@ -177,14 +172,7 @@ def fuzz(template):
         dynamodb = session.client("dynamodb")
         for sku, price in SKUS.items():
             put_stock(dynamodb, stack.ref("InventoryTable"), sku, 1_000_000, price)
-        order_api.wiring.configure(
-            order_api.OrderApiDeps(
-                store=EventStore(dynamodb, stack.ref("EventsTable")),
-                views=OrderViews(dynamodb, stack.ref("OrdersTable")),
-                catalog=Catalog(dynamodb, stack.ref("InventoryTable")),
-                factory=make_factory(),
-            )
-        )
+        wire_order_api(dynamodb, stack)
         tables = {lid: stack.ref(lid) for lid, _ in template.of_type("AWS::DynamoDB::Table")}
         assert snapshot(tables) == scan_all(session, stack, template)
         ledger = Ledger(lambda: snapshot(tables))

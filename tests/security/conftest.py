@@ -23,13 +23,10 @@ from typing import Any
 import boto3
 import pytest
 from aws_lambda_powertools import Logger
-from factories import make_factory, put_stock
+from factories import put_stock, wire_order_api
 from moto import mock_aws
 
 import pipeline.demo as demo
-from pipeline.adapters.catalog import Catalog
-from pipeline.adapters.event_store import EventStore
-from pipeline.adapters.order_views import OrderViews
 from pipeline.local.apigw import proxy_event
 from pipeline.local.faults import scenario as fault_scenario
 from pipeline.local.lambda_context import LambdaContext
@@ -95,14 +92,7 @@ def call_read_routes(template: Template, recorder: CallRecorder) -> None:
         stack = provision(template, session)
         recorder.learn(stack.resources)
         dynamodb = session.client("dynamodb")
-        order_api.wiring.configure(
-            order_api.OrderApiDeps(
-                store=EventStore(dynamodb, stack.ref("EventsTable")),
-                views=OrderViews(dynamodb, stack.ref("OrdersTable"), shards=2),
-                catalog=Catalog(dynamodb, stack.ref("InventoryTable")),
-                factory=make_factory("api"),
-            )
-        )
+        wire_order_api(dynamodb, stack, shards=2, prefix="api")
         try:
             context = LambdaContext(function_name="OrderApiFunction")
             for path, query in [
@@ -149,14 +139,7 @@ def api(aws, stack):
     from pipeline.handlers import order_api
 
     dynamodb = aws.client("dynamodb")
-    order_api.wiring.configure(
-        order_api.OrderApiDeps(
-            store=EventStore(dynamodb, stack.ref("EventsTable")),
-            views=OrderViews(dynamodb, stack.ref("OrdersTable"), shards=2),
-            catalog=Catalog(dynamodb, stack.ref("InventoryTable")),
-            factory=make_factory("api"),
-        )
-    )
+    wire_order_api(dynamodb, stack, shards=2, prefix="api")
     put_stock(dynamodb, stack.ref("InventoryTable"), "SKU-1", 10, "12.50")
     yield
     order_api.wiring.configure(None)
