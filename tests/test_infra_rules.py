@@ -197,10 +197,16 @@ NO_RESOURCE_ARN = (
     "logs:PutResourcePolicy",
     "logs:DescribeResourcePolicies",
     "logs:DescribeLogGroups",
+    # Tracing: Active - the Lambda service sends the function's segments with its role.
+    "xray:PutTraceSegments",
+    "xray:PutTelemetryRecords",
 )
 
 
 def test_iam_names_its_actions_and_resources(template):
+    checked = {logical_id for logical_id, _ in _statements(template)}
+    roles = {role_id for role_id, _ in template.of_type("AWS::IAM::Role")}
+    assert roles <= checked, f"roles without inline policies: {roles - checked}"
     for logical_id, statements in _statements(template):
         for statement in statements:
             actions = (
@@ -212,6 +218,30 @@ def test_iam_names_its_actions_and_resources(template):
                 assert "*" not in action, f"{logical_id} grants wildcard action {action}"
             if statement.get("Resource") == "*":
                 assert set(actions) <= set(NO_RESOURCE_ARN), f"{logical_id} grants {actions} on *"
+
+
+def test_every_function_has_its_own_explicit_role_without_managed_policies(template):
+    """A function with `Policies` gets a SAM-generated role with AWS managed policies attached
+    (basic execution, X-Ray, stream reading: all on `*`); an explicit role gets none."""
+    roles = dict(template.of_type("AWS::IAM::Role"))
+    used = []
+    for function_id, _ in template.of_type(FUNCTION):
+        props = template.properties(function_id)
+        assert "Policies" not in props, f"{function_id} lets SAM generate its role"
+        role_id = props["Role"]["Fn::GetAtt"][0]
+        assert props["Role"] == {"Fn::GetAtt": [role_id, "Arn"]}, function_id
+        role = roles[role_id]["Properties"]
+        assert role["AssumeRolePolicyDocument"]["Statement"] == [
+            {
+                "Effect": "Allow",
+                "Principal": {"Service": "lambda.amazonaws.com"},
+                "Action": "sts:AssumeRole",
+            }
+        ], role_id
+        used.append(role_id)
+    assert len(used) == len(set(used)), "functions share a role"
+    for role_id, role in roles.items():
+        assert not role["Properties"].get("ManagedPolicyArns"), f"{role_id} has managed policies"
 
 
 def test_no_resource_has_a_hard_coded_physical_name(template):

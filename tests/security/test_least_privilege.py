@@ -11,7 +11,9 @@ ARNs (logical ids in place of physical names), so they compare directly:
   reach it (so a grant nobody uses fails);
 * a policy names only resources its function uses, never ``*`` (except actions AWS defines
   without resource-level permissions), never a wildcard action;
-* the AWS managed policies SAM attaches are exactly the ones expected, each for a reason.
+* each function has an explicit role, so SAM attaches no AWS managed policy (those grant logs,
+  X-Ray and stream reading on ``*``); what the Lambda service itself needs from the role is
+  derived from the template (``LAMBDA_SERVICE``) and held to the same rules.
 """
 
 from __future__ import annotations
@@ -28,7 +30,6 @@ from pipeline.template import Template
 from security.recording import ACCOUNT, REGION, Call, arn_of
 
 FUNCTION = "AWS::Serverless::Function"
-MANAGED = "arn:aws:iam::aws:policy/"
 
 # Grants the runs do not exercise, each on a path the handler has (function, action,
 # resource logical id) -> why it is kept. Anything granted, unused and not here fails.
@@ -74,16 +75,36 @@ RARE_PATHS: dict[tuple[str, str, str], str] = {
     ),
 }
 
-# AWS managed policies SAM attaches to a function's role, and why each is needed.
-MANAGED_POLICIES = {
-    "service-role/AWSLambdaBasicExecutionRole": (
-        "the Lambda runtime writes the function's logs (logs:CreateLogStream, PutLogEvents)"
+# Granted for the Lambda service, not the handler: calls Lambda itself makes with the
+# function's role, which no handler run records. Each is derived (``service_needs``) from the
+# template setting that makes Lambda need it, so a grant without that setting is unused and
+# fails like any other. These replace the AWS managed policies SAM attached to generated roles
+# (AWSLambdaBasicExecutionRole, AWSXrayWriteOnlyAccess, AWSLambdaDynamoDBExecutionRole), which
+# granted the same actions on every resource.
+LAMBDA_SERVICE: dict[str, str] = {
+    "logs:CreateLogStream": (
+        "LoggingConfig.LogGroup: the runtime opens a log stream per execution environment in "
+        "the function's own (pre-created) log group"
     ),
-    "AWSXrayWriteOnlyAccess": (
-        "Tracing: Active; the X-Ray actions have no resource-level permissions"
+    "logs:PutLogEvents": (
+        "LoggingConfig.LogGroup: the runtime ships the function's output to that log group"
     ),
-    "service-role/AWSLambdaDynamoDBExecutionRole": (
-        "the event source mapping reads the event store's stream on the function's behalf"
+    "xray:PutTraceSegments": (
+        "Tracing: Active: Lambda sends the function's trace segments (no resource-level "
+        "permissions, so on *)"
+    ),
+    "xray:PutTelemetryRecords": (
+        "Tracing: Active: Lambda reports X-Ray telemetry (no resource-level permissions, so on *)"
+    ),
+    "dynamodb:DescribeStream": (
+        "a DynamoDB event: the event source mapping reads the stream's shards"
+    ),
+    "dynamodb:GetShardIterator": (
+        "a DynamoDB event: the event source mapping positions itself in each shard"
+    ),
+    "dynamodb:GetRecords": "a DynamoDB event: the event source mapping reads the batches",
+    "dynamodb:ListStreams": (
+        "a DynamoDB event: the event source mapping lists the table's streams"
     ),
 }
 
@@ -165,9 +186,39 @@ def grants(template: Template, role: dict[str, Any]) -> list[tuple[str, str, str
 def service_needs(template: Template, function_id: str) -> set[Call]:
     """What the Lambda service does with the function's role, from the template: decrypt its
     environment (KmsKeyArn), send failed stream batches to the mapping's on-failure queue,
-    send failed async events to its DeadLetterQueue."""
+    send failed async events to its DeadLetterQueue, and the ``LAMBDA_SERVICE`` calls: write
+    its log group, send its traces, poll its DynamoDB streams."""
     props = template.properties(function_id)
     needs = set()
+
+    def service(action: str, resource: str, why: str) -> None:
+        assert action in LAMBDA_SERVICE, action
+        needs.add(Call(function_id, action, resource, f"Lambda service: {why}"))
+
+    log_group = props["LoggingConfig"]["LogGroup"]["Ref"]
+    stream_arn = arn_of("AWS::Logs::LogGroup", log_group).removesuffix("*") + (
+        "log-stream:2024/01/01/[$LATEST]0123456789abcdef"
+    )
+    for action in ("logs:CreateLogStream", "logs:PutLogEvents"):
+        service(action, stream_arn, "function logs")
+    tracing = props.get("Tracing", template.globals["Function"].get("Tracing"))
+    if tracing == "Active":
+        for action in ("xray:PutTraceSegments", "xray:PutTelemetryRecords"):
+            service(action, "*", "active tracing")
+    for event in props.get("Events", {}).values():
+        if event["Type"] != "DynamoDB":
+            continue
+        stream = resolve(template, event["Properties"]["Stream"]).replace(
+            "/stream/*", "/stream/2024-01-01T00:00:00.000"
+        )
+        for action in (
+            "dynamodb:DescribeStream",
+            "dynamodb:GetShardIterator",
+            "dynamodb:GetRecords",
+        ):
+            service(action, stream, "stream polling")
+        table_streams = stream.rsplit("/stream/", 1)[0] + "/stream/2024-01-01T00:00:00.000"
+        service("dynamodb:ListStreams", table_streams, "stream polling")
     key = props.get("KmsKeyArn") or template.globals["Function"].get("KmsKeyArn")
     if key:
         needs.add(Call(function_id, "kms:Decrypt", resolve(template, key), "environment"))
@@ -284,14 +335,21 @@ def test_a_policy_names_only_the_resources_its_function_uses(
 
 
 @pytest.mark.parametrize("function_id", functions(Template.load()))
-def test_managed_policies_are_the_expected_ones(template, translated, function_id):
-    arns = set(role_of(translated, function_id).get("ManagedPolicyArns", []))
-    props = template.properties(function_id)
-    expected = {"service-role/AWSLambdaBasicExecutionRole"}
-    tracing = props.get("Tracing", template.globals["Function"].get("Tracing"))
-    if tracing == "Active":
-        expected.add("AWSXrayWriteOnlyAccess")
-    if any(e["Type"] == "DynamoDB" for e in props.get("Events", {}).values()):
-        expected.add("service-role/AWSLambdaDynamoDBExecutionRole")
-    assert arns == {MANAGED + name for name in expected}
-    assert all(name in MANAGED_POLICIES for name in expected)
+def test_no_managed_policy_is_attached(template, translated, function_id):
+    """An explicit role: SAM adds no managed policy (nor inline one) to it."""
+    role_id = translated["Resources"][function_id]["Properties"]["Role"]["Fn::GetAtt"][0]
+    assert role_id in template.resources, f"{function_id}'s role is generated by SAM"
+    role = role_of(translated, function_id)
+    assert not role.get("ManagedPolicyArns"), role.get("ManagedPolicyArns")
+    assert role["Policies"] == template.properties(role_id)["Policies"]
+
+
+def test_every_lambda_service_allowance_carries_a_reason_and_is_granted(template, translated):
+    granted = {
+        action
+        for function_id in functions(template)
+        for action, _, _, _ in grants(template, role_of(translated, function_id))
+    }
+    for action, reason in LAMBDA_SERVICE.items():
+        assert len(reason) > 30, action
+        assert action in granted, f"no role grants {action}: drop it from LAMBDA_SERVICE"
