@@ -193,9 +193,6 @@ def check(chaos: Chaos, report: DemoReport) -> dict[str, str]:
     alerted_orders = {
         str(alert.get("order_id")) for alert in report.alerts if alert.get("order_id")
     }
-    leftover = {q: n for q, n in report.dlq_depth.items() if n and q != "RemediationParkedQueue"}
-    received = report.remediation.get("received", 0)
-    handled = sum(report.remediation.get(k, 0) for k in ("redriven", "parked", "requeued"))
     return {
         "exercised": "" if chaos.exercised(report) else "the fault did not show in the run",
         "every order terminal": (
@@ -222,18 +219,25 @@ def check(chaos: Chaos, report: DemoReport) -> dict[str, str]:
         if report.lake_matches_store and report.routing_complete
         else f"lake matches store: {report.lake_matches_store}, "
         f"routing complete: {report.routing_complete}",
-        "failed items in a DLQ or remediated": (
-            f"left in DLQs: {leftover}"
-            if leftover
-            else f"{received} received, {handled} redriven, parked or requeued"
-            if received != handled
-            else "parked without a reason"
-            if any(not p["reason"] for p in report.parked)
-            else "parked but no alert"
-            if report.parked and not report.alerts
-            else ""
-        ),
+        "failed items in a DLQ or remediated": _unaccounted(report),
     }
+
+
+def _unaccounted(report: DemoReport) -> str:
+    """ "" when every DLQ item was redriven, requeued or parked with a reason, the DLQs are
+    empty after remediation, and anything parked was alerted; else what is not."""
+    leftover = {q: n for q, n in report.dlq_depth.items() if n and q != "RemediationParkedQueue"}
+    if leftover:
+        return f"left in DLQs: {leftover}"
+    received = report.remediation.get("received", 0)
+    handled = sum(report.remediation.get(k, 0) for k in ("redriven", "parked", "requeued"))
+    if received != handled:
+        return f"{received} received, {handled} redriven, parked or requeued"
+    if any(not parked["reason"] for parked in report.parked):
+        return "parked without a reason"
+    if report.parked and not report.alerts:
+        return "parked but no alert"
+    return ""
 
 
 def render(outcomes: Sequence[Outcome]) -> list[str]:

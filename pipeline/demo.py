@@ -45,6 +45,7 @@ from pipeline.asl import Execution, ExecutionRun, TaskFailed
 from pipeline.domain import events as ev
 from pipeline.domain.order import COMPENSATION_STARTING_EVENTS, ENDING_EVENTS, TERMINAL
 from pipeline.handlers import audit_forwarder, payment, shipping
+from pipeline.handlers.dlq_remediation import message_attribute
 from pipeline.handlers.stream_processor import bus_entry
 from pipeline.local.clock import RuntimeClock, Scheduler, schedule_period, sdk_backoff_on
 from pipeline.local.deploy import Deployment, deploy
@@ -527,9 +528,9 @@ def run_demo(
             report.alerts = [json.loads(m["Body"]) for m in _drain(sqs, inbox)]
             report.parked = [
                 {
-                    "reason": _string(m, "PARKED_REASON"),
-                    "error": _string(m, "ERROR_CODE"),
-                    "queue": _string(m, "SOURCE_QUEUE"),
+                    "reason": message_attribute(m, "PARKED_REASON"),
+                    "error": message_attribute(m, "ERROR_CODE"),
+                    "queue": message_attribute(m, "SOURCE_QUEUE"),
                 }
                 for m in _drain(sqs, stack.ref("RemediationParkedQueue"))
             ]
@@ -686,11 +687,6 @@ def _drain(sqs: Any, queue: str) -> list[dict[str, Any]]:
             ],
         )
     return out
-
-
-def _string(message: dict[str, Any], name: str) -> str | None:
-    value = message.get("MessageAttributes", {}).get(name)
-    return value.get("StringValue") if value else None
 
 
 def _readable(events: list[dict[str, Any]]) -> list[dict[str, Any]]:

@@ -93,7 +93,7 @@ class Summary:
         }
 
 
-def _attribute(message: Mapping[str, Any], name: str) -> str | None:
+def message_attribute(message: Mapping[str, Any], name: str) -> str | None:
     value = message.get("MessageAttributes", {}).get(name)
     return value.get("StringValue") if value else None
 
@@ -110,8 +110,8 @@ def classify(message: Mapping[str, Any]) -> tuple[str, str, dict[str, Any] | Non
         # A Lambda on-failure record names a stream range, not an event: replaying it means
         # reading the shard again, a decision for a person (the events are safe in the store).
         return "stream", "stream batch the processor gave up on", body
-    code = _attribute(message, "ERROR_CODE") or "UNKNOWN"
-    target = _attribute(message, "TARGET_ARN") or ""
+    code = message_attribute(message, "ERROR_CODE") or "UNKNOWN"
+    target = message_attribute(message, "TARGET_ARN") or ""
     if not STATE_MACHINE_ARN.match(target):
         return "permanent", f"{code}: target {target or 'missing'} is not a state machine", body
     if code in TRANSIENT_ERRORS:
@@ -162,7 +162,7 @@ def _remediate(
     deps: RemediationDeps, queue: str, message: Mapping[str, Any], summary: Summary
 ) -> None:
     verdict, reason, body = classify(message)
-    attempts = int(_attribute(message, ATTEMPTS_ATTRIBUTE) or "0")
+    attempts = int(message_attribute(message, ATTEMPTS_ATTRIBUTE) or "0")
     if verdict != "transient" or attempts >= deps.max_attempts:
         if verdict == "transient":
             reason = f"{reason}: {attempts} redrives did not help"
@@ -171,7 +171,7 @@ def _remediate(
     assert body is not None
     try:
         deps.sfn.start_execution(
-            stateMachineArn=_attribute(message, "TARGET_ARN"),
+            stateMachineArn=message_attribute(message, "TARGET_ARN"),
             name=_execution_name(body, attempts + 1),
             input=message["Body"],
         )
