@@ -27,7 +27,6 @@ from typing import Any
 
 from pipeline.deploy import changes
 from pipeline.deploy import stack as flow
-from pipeline.deploy.sam import query_text
 from pipeline.deploy.target import LOCAL_ACCOUNT, Target
 from pipeline.local.provision import PhysicalResource, Stack, physical_name
 from pipeline.template import Template
@@ -450,8 +449,7 @@ def _make_equivalent(
         if "WorkGroupConfiguration" in props:
             work_group["Configuration"] = props["WorkGroupConfiguration"]
         client("athena").create_work_group(**work_group)
-    elif kind == "AWS::Athena::NamedQuery":
-        props = {**props, "QueryString": query_text(props["QueryString"])}
+    elif kind == "AWS::Athena::NamedQuery":  # its SQL was inlined by the translation
         query_id = client("athena").create_named_query(
             **{
                 k: props[k]
