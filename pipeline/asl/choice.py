@@ -10,6 +10,7 @@ from typing import Any
 from pipeline.asl import errors
 from pipeline.asl.errors import TaskFailed
 from pipeline.asl.paths import read
+from pipeline.asl.variables import Variables
 
 _MISSING = object()
 
@@ -57,29 +58,31 @@ _KINDS = {
 }
 
 
-def evaluate(rule: Mapping[str, Any], data: Any, context: Any = None) -> bool:
-    """Whether a Choice rule (top-level or nested) holds for ``data``."""
+def evaluate(
+    rule: Mapping[str, Any], data: Any, context: Any = None, variables: Variables | None = None
+) -> bool:
+    """Whether a JSONPath Choice rule (top-level or nested) holds for ``data``."""
     if "And" in rule:
-        return all(evaluate(r, data, context) for r in rule["And"])
+        return all(evaluate(r, data, context, variables) for r in rule["And"])
     if "Or" in rule:
-        return any(evaluate(r, data, context) for r in rule["Or"])
+        return any(evaluate(r, data, context, variables) for r in rule["Or"])
     if "Not" in rule:
-        return not evaluate(rule["Not"], data, context)
+        return not evaluate(rule["Not"], data, context, variables)
     variable = rule.get("Variable")
     if variable is None:
         raise TaskFailed(errors.RUNTIME, f"Choice rule without Variable: {dict(rule)}")
     try:
-        value = read(variable, data, context)
+        value = read(variable, data, context, variables)
     except TaskFailed:
         value = _MISSING
     for key, operand in rule.items():
-        if key in ("Variable", "Next", "Comment"):
+        if key in ("Variable", "Next", "Comment", "Assign"):
             continue
-        return _test(key, operand, value, variable, data, context)
+        return _test(key, operand, value, variable, (data, context, variables))
     raise TaskFailed(errors.RUNTIME, f"Choice rule without a comparison: {dict(rule)}")
 
 
-def _test(key: str, operand: Any, value: Any, variable: str, data: Any, context: Any) -> bool:
+def _test(key: str, operand: Any, value: Any, variable: str, sources: tuple) -> bool:
     if key == "IsPresent":
         return (value is not _MISSING) == operand
     if value is _MISSING:
@@ -95,7 +98,7 @@ def _test(key: str, operand: Any, value: Any, variable: str, data: Any, context:
     if key == "StringMatches":
         return isinstance(value, str) and _matches_glob(value, operand)
     if key.endswith("Path"):
-        operand = read(operand, data, context)
+        operand = read(operand, *sources)
         key = key[:-4]
     for kind, test in _KINDS.items():
         if key.startswith(kind) and key[len(kind) :] in _COMPARE:

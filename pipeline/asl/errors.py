@@ -16,6 +16,7 @@ HEARTBEAT_TIMEOUT = "States.HeartbeatTimeout"
 EXCEED_TOLERATED_FAILURE = "States.ExceedToleratedFailureThreshold"
 ITEM_READER_FAILED = "States.ItemReaderFailed"
 DATA_LIMIT_EXCEEDED = "States.DataLimitExceeded"
+QUERY_EVALUATION = "States.QueryEvaluationError"
 PAYLOAD_LIMIT_BYTES = 256 * 1024  # Step Functions quota: input or output of a state
 
 

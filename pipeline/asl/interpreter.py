@@ -5,20 +5,36 @@
 ``TaskFailed`` thrown into it. It never sleeps and never calls anything itself, so one
 interpreter serves the local runtime (wall clock, real handlers) and the simulator (SimPy
 time, modelled latencies), with the same Retry, Catch, paths and history.
+
+The interpreter owns control: transitions, Retry, Catch, Parallel branches, Map iterations,
+variable scopes and the history. What a state reads, outputs and assigns depends on its query
+language (JSONPath or JSONata) and is asked of :mod:`pipeline.asl.dataflow`.
 """
 
 from __future__ import annotations
 
 import json
 import random
-import re
 from collections.abc import Callable, Generator, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from pipeline.asl import choice, errors, intrinsics, paths
+from pipeline.asl import errors
+from pipeline.asl.dataflow import JSONPATH, Assigned, Env, MapLimits, StateData, data_of
 from pipeline.asl.errors import DefinitionError, TaskFailed
+from pipeline.asl.timestamps import parse_timestamp
+from pipeline.asl.variables import Variables
+
+__all__ = [
+    "History",
+    "Interpreter",
+    "Invoke",
+    "Wait",
+    "backoff_ceiling",
+    "parse_timestamp",
+    "retry_delay",
+]
 
 
 @dataclass(frozen=True)
@@ -96,17 +112,23 @@ class Interpreter:
     def __init__(self, history: History, rng: random.Random) -> None:
         self.history = history
         self.rng = rng
-
-    def intrinsic(self, expression: str, data: Any, context: Any) -> Any:
-        return intrinsics.evaluate(expression, data, context, self.rng)
-
-    def template(self, template: Any, data: Any, context: Any) -> Any:
-        return paths.resolve_template(template, data, context, self.intrinsic)
+        self.language = JSONPATH  # the state machine's QueryLanguage, set by run()
 
     # -- machines ------------------------------------------------------------------------
 
-    def run(self, machine: Mapping[str, Any], data: Any, context: dict[str, Any]) -> Run:
-        """Run a machine (or a Parallel branch / Map iterator) to its output."""
+    def run(
+        self,
+        machine: Mapping[str, Any],
+        data: Any,
+        context: dict[str, Any],
+        variables: Variables | None = None,
+    ) -> Run:
+        """Run a machine (or, given the branch's scope, a Parallel branch / Map iterator) to
+        its output."""
+        if variables is None:  # the state machine itself
+            self.language = machine.get("QueryLanguage", JSONPATH)
+            variables = Variables()
+        env = Env(context, variables, self.rng, self.history.clock)
         states = machine.get("States")
         name = machine.get("StartAt")
         if not states or name not in states:
@@ -115,135 +137,72 @@ class Interpreter:
             state = states.get(name)
             if state is None:
                 raise DefinitionError(f"no state named {name!r}")
-            data, name = yield from self.state(name, state, data, context)
+            data, name = yield from self.state(name, state, data, env)
             if name is None:
                 return data
 
-    def state(self, name: str, state: Mapping[str, Any], data: Any, context: dict) -> Run:
+    def state(self, name: str, state: Mapping[str, Any], data: Any, env: Env) -> Run:
         """Run one state; returns (output, next state name or None at the end)."""
         kind = state["Type"]
         entered = self.history.add(f"{kind}StateEntered", name=name, input=data)
-        context = {
-            **context,
-            "State": {"Name": name, "EnteredTime": _iso(entered["timestamp"]), "RetryCount": 0},
+        state_context = {
+            "Name": name,
+            "EnteredTime": _iso(entered["timestamp"]),
+            "RetryCount": 0,
         }
+        env = env.entering({**env.context, "State": state_context}, entered["id"])
         try:
-            return (yield from self._state(name, kind, state, data, context))
+            return (yield from self._state(name, kind, state, data, env))
         except TaskFailed as failure:
-            if failure.error == errors.RUNTIME and not getattr(failure, "located", False):
-                # Step Functions says where a runtime error happened, as it words it.
-                located = TaskFailed(
-                    errors.RUNTIME,
-                    f"An error occurred while executing the state '{name}' "
-                    f"(entered at the event id #{entered['id']}). {failure.cause}",
-                )
-                located.located = True  # type: ignore[attr-defined]
-                raise located from None
-            raise
+            raise _located(failure, name, entered["id"]) from None
 
-    def _state(
-        self, name: str, kind: str, state: Mapping[str, Any], data: Any, context: dict
-    ) -> Run:
+    def _state(self, name: str, kind: str, state: Mapping[str, Any], data: Any, env: Env) -> Run:
+        flow = data_of(name, state, data, env, self.language)
         if kind == "Fail":
-            error = state.get("Error") or (
-                self._path_or_intrinsic(state["ErrorPath"], data, context)
-                if "ErrorPath" in state
-                else None
-            )
-            cause = state.get("Cause") or (
-                self._path_or_intrinsic(state["CausePath"], data, context)
-                if "CausePath" in state
-                else None
-            )
-            raise TaskFailed(str(error or ""), str(cause or ""))
+            raise flow.failure()
         if kind == "Succeed":
-            output = paths.output_path(state, paths.input_path(state, data, context), context)
+            output = flow.succeed()
             self.history.add("SucceedStateExited", name=name, output=output)
             return output, None
         if kind == "Choice":
-            effective = paths.input_path(state, data, context)
-            target = next(
-                (c["Next"] for c in state["Choices"] if choice.evaluate(c, effective, context)),
-                state.get("Default"),
-            )
+            target, output, assigned = flow.choose()
             if target is None:
                 raise TaskFailed(errors.NO_CHOICE_MATCHED, f"no choice rule matched in {name}")
-            output = paths.output_path(state, effective, context)
-            self.history.add("ChoiceStateExited", name=name, output=output)
-            return output, target
+            return self._exit(name, kind, output, assigned, env), target
         if kind == "Wait":
-            effective = paths.input_path(state, data, context)
-            yield Wait(self._wait_seconds(state, effective, context), name)
-            output = paths.output_path(state, effective, context)
-            self.history.add("WaitStateExited", name=name, output=output)
-            return output, _next(state)
+            yield Wait(flow.wait_seconds(), name)
+            output, assigned = flow.after_wait()
+            return self._exit(name, kind, output, assigned, env), _next(state)
         if kind in ("Pass", "Task", "Parallel", "Map"):
-            output = yield from self._with_retry_and_catch(name, state, data, context)
-            if isinstance(output, _Caught):
-                self.history.add(f"{kind}StateExited", name=name, output=output.data)
-                return output.data, output.next
-            self.history.add(f"{kind}StateExited", name=name, output=output)
-            return output, _next(state)
+            outcome = yield from self._with_retry_and_catch(name, state, flow, env)
+            if isinstance(outcome, _Caught):
+                return self._exit(name, kind, outcome.data, outcome.assigned, env), outcome.next
+            output, assigned = outcome
+            return self._exit(name, kind, output, assigned, env), _next(state)
         raise DefinitionError(f"unknown state type {kind!r} in {name}")
 
-    def _path_or_intrinsic(self, expression: str, data: Any, context: Any) -> Any:
-        if expression.startswith("$"):
-            return paths.read(expression, data, context)
-        return self.intrinsic(expression, data, context)
-
-    def _wait_seconds(self, state: Mapping[str, Any], data: Any, context: Any) -> float:
-        if "Seconds" in state:
-            return float(state["Seconds"])
-        if "SecondsPath" in state:
-            path = state["SecondsPath"]
-            seconds = paths.read(path, data, context)
-            if (
-                isinstance(seconds, bool)
-                or not isinstance(seconds, int | float)
-                or seconds != int(seconds)
-            ):
-                raise TaskFailed(
-                    errors.RUNTIME,
-                    f"The SecondsPath parameter cannot be parsed as a long value: "
-                    f"{path} == {_text(seconds)}",
-                )
-            if seconds < 0:
-                raise TaskFailed(
-                    errors.RUNTIME,
-                    f"The SecondsPath parameter references a negative value: "
-                    f"{path} == {_text(seconds)}",
-                )
-            return float(seconds)
-        if "Timestamp" in state:
-            stamp = state["Timestamp"]
-            where, subject = stamp, "Timestamp field is not"
-        else:
-            stamp = paths.read(state["TimestampPath"], data, context)
-            where = f"{state['TimestampPath']} == {_text(stamp)}"
-            subject = "TimestampPath parameter does not reference"
-        when = parse_timestamp(stamp)
-        if when is None:
-            raise TaskFailed(
-                errors.RUNTIME,
-                f"The {subject} a valid ISO-8601 extended offset date-time format string: {where}",
-            )
-        return max(0.0, (when - self.history.clock()).total_seconds())
+    def _exit(self, name: str, kind: str, output: Any, assigned: Assigned, env: Env) -> Any:
+        """The state ends: its assignments take effect, then it exits with ``output``."""
+        env.variables.assign(assigned, name)
+        self.history.add(f"{kind}StateExited", name=name, output=output)
+        return output
 
     # -- retry and catch -----------------------------------------------------------------
 
     def _with_retry_and_catch(
-        self, name: str, state: Mapping[str, Any], data: Any, context: dict
+        self, name: str, state: Mapping[str, Any], flow: StateData, env: Env
     ) -> Run:
         retriers = state.get("Retry", [])
         counts = [0] * len(retriers)
         retries = 0
         while True:
             try:
-                context["State"]["RetryCount"] = retries
-                return (yield from self._body(name, state, data, context))
+                env.context["State"]["RetryCount"] = retries
+                return (yield from self._body(name, state, flow, env))
             except TaskFailed as failure:
                 if failure.error == errors.RUNTIME:
                     raise
+                failure = _located(failure, name, env.entered)
                 index = next(
                     (
                         i
@@ -262,37 +221,29 @@ class Interpreter:
                         retries += 1
                         yield Wait(delay, name, "retry", ceiling)
                         continue
-                for catcher in state.get("Catch", []):
+                for position, catcher in enumerate(state.get("Catch", [])):
                     if errors.matches(catcher["ErrorEquals"], failure.error):
                         caught = {"Error": failure.error, "Cause": failure.cause}
-                        output = paths.result_path(catcher, data, caught)
-                        return _Caught(output, catcher["Next"])
-                raise
+                        output, assigned = flow.caught(position, catcher, caught)
+                        return _Caught(output, catcher["Next"], assigned)
+                raise failure from None
 
-    def _body(self, name: str, state: Mapping[str, Any], data: Any, context: dict) -> Run:
+    def _body(self, name: str, state: Mapping[str, Any], flow: StateData, env: Env) -> Run:
         kind = state["Type"]
-        effective = paths.input_path(state, data, context)
-        if "Parameters" in state and kind != "Map":  # a Map's Parameters select each item
-            effective = self.template(state["Parameters"], effective, context)
+        work = flow.work_input()
         if kind == "Pass":
-            result = state.get("Result", effective)
+            result = flow.pass_result(work)
         elif kind == "Task":
-            result = yield from self._task(name, state, effective, context)
+            result = yield from self._task(name, state, work, flow.timeout(work))
         elif kind == "Parallel":
-            result = yield from self._parallel(name, state, effective, context)
+            result = yield from self._parallel(name, state, work, env)
         else:
-            result = yield from self._map(name, state, effective, context)
+            result = yield from self._map(name, state, work, flow, env)
         _within_payload_limit(name, result)
-        if "ResultSelector" in state:
-            result = self.template(state["ResultSelector"], result, context)
-        output = paths.result_path(state, data, result)
-        return paths.output_path(state, output, context)
+        return flow.finish(result)
 
-    def _task(self, name: str, state: Mapping[str, Any], payload: Any, context: dict) -> Run:
+    def _task(self, name: str, state: Mapping[str, Any], payload: Any, timeout: Any) -> Run:
         resource = state["Resource"]
-        timeout = state.get("TimeoutSeconds")
-        if "TimeoutSecondsPath" in state:
-            timeout = paths.read(state["TimeoutSecondsPath"], payload, context)
         self.history.add(
             "TaskScheduled", resource=resource, parameters=payload, timeoutInSeconds=timeout
         )
@@ -306,59 +257,79 @@ class Interpreter:
         self.history.add("TaskSucceeded", resource=resource, output=result)
         return result
 
-    def _parallel(self, name: str, state: Mapping[str, Any], data: Any, context: dict) -> Run:
+    def _parallel(self, name: str, state: Mapping[str, Any], data: Any, env: Env) -> Run:
         self.history.add("ParallelStateStarted")
         results = []
         for branch in state["Branches"]:
+            scope = env.variables.child()
             try:
-                results.append((yield from self.run(branch, data, context)))
+                results.append((yield from self.run(branch, data, env.context, scope)))
             except TaskFailed:
                 self.history.add("ParallelStateFailed")
                 raise
+            finally:
+                scope.release()
         self.history.add("ParallelStateSucceeded")
         return results
 
-    def _map(self, name: str, state: Mapping[str, Any], data: Any, context: dict) -> Run:
-        if "MaxConcurrencyPath" in state:  # iterations run one by one; still validated
-            limit = paths.read(state["MaxConcurrencyPath"], data, context)
-            if isinstance(limit, bool) or not isinstance(limit, int) or limit < 0:
-                raise TaskFailed(
-                    errors.RUNTIME,
-                    f'The MaxConcurrencyPath field refers to value "{_text(limit)}" '
-                    f"which is not a valid integer: {state['MaxConcurrencyPath']}",
-                )
-        items = paths.read(state.get("ItemsPath", "$"), data, context)
-        if not isinstance(items, list):
-            raise TaskFailed(errors.RUNTIME, f"ItemsPath of {name} did not select an array")
+    def _map(
+        self, name: str, state: Mapping[str, Any], work: Any, flow: StateData, env: Env
+    ) -> Run:
+        limits = flow.map_limits(work)
+        items = flow.map_items(work)
         processor = state.get("ItemProcessor") or state.get("Iterator")
-        selector = state.get("ItemSelector", state.get("Parameters"))
-        tolerated_count = state.get("ToleratedFailureCount", 0)
-        tolerated_share = state.get("ToleratedFailurePercentage", 0)
+        distributed = (processor.get("ProcessorConfig") or {}).get("Mode") == "DISTRIBUTED"
         self.history.add("MapStateStarted", length=len(items))
         results: list[Any] = []
         failures = 0
         for index, item in enumerate(items):
-            item_context = {**context, "Map": {"Item": {"Index": index, "Value": item}}}
-            value = self.template(selector, data, item_context) if selector is not None else item
+            item_context = {**env.context, "Map": {"Item": {"Index": index, "Value": item}}}
+            value = flow.item_value(work, item, item_context)
             self.history.add("MapIterationStarted", name=name, index=index)
+            # AWS gives a distributed Map's child executions no Map.Item in their context
+            scope = env.variables.child(isolated=distributed)
             try:
-                results.append((yield from self.run(processor, value, item_context)))
+                results.append((yield from self.run(processor, value, item_context, scope)))
                 self.history.add("MapIterationSucceeded", name=name, index=index)
             except TaskFailed as failure:
                 self.history.add("MapIterationFailed", name=name, index=index)
                 failures += 1
-                if not (tolerated_count or tolerated_share):
+                if _beyond_tolerance(limits, failures, len(items), failure):
                     self.history.add("MapStateFailed")
                     raise
-                if failures > tolerated_count and (100 * failures / len(items) > tolerated_share):
-                    self.history.add("MapStateFailed")
-                    raise TaskFailed(
-                        errors.EXCEED_TOLERATED_FAILURE,
-                        f"{failures} of {len(items)} iterations failed",
-                    ) from failure
                 results.append(None)
+            finally:
+                scope.release()
         self.history.add("MapStateSucceeded")
         return results
+
+
+def _beyond_tolerance(limits: MapLimits, failures: int, total: int, failure: TaskFailed) -> bool:
+    """Whether ``failures`` of ``total`` iterations fail the Map; raises the threshold error
+    when tolerances were set and are exceeded."""
+    if not (limits.count or limits.percentage):
+        return True
+    if failures > limits.count and 100 * failures / total > limits.percentage:
+        raise TaskFailed(
+            errors.EXCEED_TOLERATED_FAILURE, f"{failures} of {total} iterations failed"
+        ) from failure
+    return False
+
+
+def _located(failure: TaskFailed, name: str, entered_id: int) -> TaskFailed:
+    """An error the interpreter raised, with the prefix Step Functions gives its cause (said
+    once, at the innermost state)."""
+    if failure.error not in (errors.RUNTIME, errors.QUERY_EVALUATION) or getattr(
+        failure, "located", False
+    ):
+        return failure
+    located = TaskFailed(
+        failure.error,
+        f"An error occurred while executing the state '{name}' "
+        f"(entered at the event id #{entered_id}). {failure.cause}",
+    )
+    located.located = True  # type: ignore[attr-defined]
+    return located
 
 
 @dataclass(frozen=True)
@@ -367,6 +338,7 @@ class _Caught:
 
     data: Any
     next: str
+    assigned: Assigned
 
 
 def _next(state: Mapping[str, Any]) -> str | None:
@@ -375,28 +347,6 @@ def _next(state: Mapping[str, Any]) -> str | None:
     if "Next" not in state:
         raise DefinitionError("a state needs Next or End")
     return state["Next"]
-
-
-_OFFSET_DATE_TIME = re.compile(
-    r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}(:\d{2}(\.\d{1,9})?)?(Z|[+-]\d{2}:\d{2})$"
-)
-
-
-def parse_timestamp(value: Any) -> datetime | None:
-    """An ISO-8601 extended offset date-time (``2016-03-14T01:59:00Z``; the ``T`` and the
-    offset are required, as Step Functions requires them), or None."""
-    if not isinstance(value, str) or not _OFFSET_DATE_TIME.match(value):
-        return None
-    text = value.replace("Z", "+00:00")
-    whole, dot, rest = text.partition(".")
-    if dot:  # Python takes at most 6 fraction digits
-        digits = re.match(r"\d+", rest)
-        assert digits is not None
-        text = f"{whole}.{digits.group()[:6].ljust(6, '0')}{rest[digits.end() :]}"
-    try:
-        return datetime.fromisoformat(text)
-    except ValueError:
-        return None
 
 
 def _within_payload_limit(name: str, result: Any) -> None:
@@ -411,11 +361,6 @@ def _within_payload_limit(name: str, result: Any) -> None:
 
 def _size(value: Any) -> int:
     return len(json.dumps(value, separators=(",", ":"), ensure_ascii=False).encode())
-
-
-def _text(value: Any) -> str:
-    """A value as Step Functions quotes it in a cause: strings bare, the rest as JSON."""
-    return value if isinstance(value, str) else json.dumps(value, separators=(",", ":"))
 
 
 def _iso(moment: datetime) -> str:

@@ -1,7 +1,8 @@
 """The intrinsic functions (``States.Format``, ``States.Array``, ...), parsed and evaluated.
 
 Arguments are string literals in single quotes (``\\`` escapes), numbers, booleans, null,
-paths (``$.x``, ``$$.Execution.Id``) or nested intrinsic calls (AWS "Intrinsic functions").
+paths (``$.x``, ``$$.Execution.Id``, ``$variable``) or nested intrinsic calls (AWS
+"Intrinsic functions").
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from typing import Any
 from pipeline.asl import errors
 from pipeline.asl.errors import TaskFailed
 from pipeline.asl.paths import read
+from pipeline.asl.variables import Variables
 
 _NUMBER = re.compile(r"-?\d+(\.\d+)?([eE][-+]?\d+)?")
 _NAME = re.compile(r"States\.[A-Za-z0-9]+")
@@ -114,30 +116,44 @@ class _Parser:
         raise _fail("unterminated string literal")
 
 
-def evaluate(expression: str, data: Any, context: Any, rng: random.Random | None = None) -> Any:
-    """Evaluate one intrinsic expression against the state's input and the context object."""
+def evaluate(
+    expression: str,
+    data: Any,
+    context: Any,
+    rng: random.Random | None = None,
+    variables: Variables | None = None,
+) -> Any:
+    """Evaluate one intrinsic expression against the state's input, the context object and
+    the variables in scope."""
     parser = _Parser(expression)
     name, args = parser.call()
     parser.skip()
     if parser.pos != len(expression):
         raise _fail(f"unexpected text after the call: {expression[parser.pos :]!r}")
-    return _apply(name, args, data, context, rng or random.Random(0))
+    return _apply(name, args, _Sources(data, context, variables), rng or random.Random(0))
 
 
-def _value(arg: tuple[str, Any], data: Any, context: Any, rng: random.Random) -> Any:
+class _Sources:
+    """What an argument's path can read: the input, the context object, the variables."""
+
+    def __init__(self, data: Any, context: Any, variables: Variables | None) -> None:
+        self.data, self.context, self.variables = data, context, variables
+
+
+def _value(arg: tuple[str, Any], sources: _Sources, rng: random.Random) -> Any:
     kind, value = arg
     if kind == "literal":
         return value
     if kind == "path":
-        return read(value, data, context)
-    return _apply(value[0], value[1], data, context, rng)
+        return read(value, sources.data, sources.context, sources.variables)
+    return _apply(value[0], value[1], sources, rng)
 
 
-def _apply(name: str, raw: list[Any], data: Any, context: Any, rng: random.Random) -> Any:
+def _apply(name: str, raw: list[Any], sources: _Sources, rng: random.Random) -> Any:
     function = FUNCTIONS.get(name)
     if function is None:
         raise _fail(f"unknown intrinsic function {name}")
-    args = [_value(a, data, context, rng) for a in raw]
+    args = [_value(a, sources, rng) for a in raw]
     if name != "States.Format":
         args = [_unescape_braces(a) if isinstance(a, str) else a for a in args]
     try:

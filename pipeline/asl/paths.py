@@ -1,9 +1,9 @@
 """Reference paths, payload templates and the input/output processing of a state.
 
 Implements the ASL path language: ``$``-rooted reference paths with dots, brackets and array
-indexes (and ``$$`` for the context object); ``Parameters``/``ResultSelector`` templates
-whose ``.$`` keys take a path or an intrinsic function; and ``InputPath``, ``ResultPath``,
-``OutputPath`` with their ``null`` meanings.
+indexes (``$$`` for the context object, ``$name`` for a workflow variable); ``Parameters``/
+``ResultSelector``/``Assign`` templates whose ``.$`` keys take a path or an intrinsic function;
+and ``InputPath``, ``ResultPath``, ``OutputPath`` with their ``null`` meanings.
 """
 
 from __future__ import annotations
@@ -18,7 +18,9 @@ from typing import Any
 
 from pipeline.asl import errors
 from pipeline.asl.errors import TaskFailed
+from pipeline.asl.variables import UndefinedVariable, Variables
 
+_VARIABLE = re.compile(r"\$([^\W\d]\w*)")
 _TOKEN = re.compile(
     r"""\.(?P<name>[^.\[\]]+)                                     # .field
       | \[\s*'(?P<quoted>[^']*)'\s*\]                             # ['field']
@@ -76,15 +78,19 @@ class Filter:
 
 
 def parse_path(path: str) -> tuple[str, list[Any]]:
-    """Split ``$.a['b'][0]`` into its root (``$`` or ``$$``) and steps."""
+    """Split ``$.a['b'][0]`` into its root (``$``, ``$$``, or ``$name`` for a variable) and
+    steps."""
     root, steps = _parse_cached(path)
     return root, list(steps)
 
 
 @functools.lru_cache(maxsize=4096)
 def _parse_cached(path: str) -> tuple[str, tuple[Any, ...]]:
+    variable = _VARIABLE.match(path)
     if path.startswith("$$"):
         root, rest = "$$", path[2:]
+    elif variable is not None:
+        root, rest = variable.group(), path[variable.end() :]
     elif path.startswith("$"):
         root, rest = "$", path[1:]
     else:
@@ -151,12 +157,12 @@ def is_definite(steps: Sequence[Any]) -> bool:
     return not any(s is WILDCARD or isinstance(s, Slice | Filter) for s in steps)
 
 
-def read(path: str, data: Any, context: Any = None) -> Any:
+def read(path: str, data: Any, context: Any = None, variables: Variables | None = None) -> Any:
     """The value at ``path``. A definite path (names and indexes only) that selects nothing
     raises ``States.Runtime``; an indefinite one (wildcard, slice, filter) selects a list,
     possibly empty, as Step Functions' JsonPath does."""
     root, steps = _parse_cached(path)
-    values = [context if root == "$$" else data]
+    values = [_root(path, root, data, context, variables)]
     if is_definite(steps):
         missing, value = _follow(values[0], steps)
         if missing is not None:
@@ -187,6 +193,22 @@ def read(path: str, data: Any, context: Any = None) -> Any:
     return values
 
 
+def _root(path: str, root: str, data: Any, context: Any, variables: Variables | None) -> Any:
+    if root == "$":
+        return data
+    if root == "$$":
+        return context
+    try:
+        if variables is None:
+            raise UndefinedVariable(root[1:])
+        return variables.get(root[1:])
+    except UndefinedVariable:
+        raise VariableNotFound(
+            errors.RUNTIME,
+            f"Invalid path '{path}' : The variable '{root}' is not defined in this scope.",
+        ) from None
+
+
 def bracketed(steps: Sequence[Any]) -> str:
     """Jayway's rendering of a path, as AWS quotes it in causes: ``$['a'][0]``."""
     return "$" + "".join(f"[{s}]" if isinstance(s, int) else f"['{s}']" for s in steps)
@@ -194,6 +216,10 @@ def bracketed(steps: Sequence[Any]) -> str:
 
 class PathNotFound(TaskFailed):
     """A definite path selected nothing (States.Runtime, worded as Jayway words it)."""
+
+
+class VariableNotFound(TaskFailed):
+    """A path names a variable that no enclosing scope has assigned (States.Runtime)."""
 
 
 def _missing(path: str, steps: Sequence[Any], depth: int) -> PathNotFound:
@@ -237,8 +263,11 @@ def write(path: str, data: Any, value: Any) -> Any:
     return out
 
 
-def resolve_template(template: Any, data: Any, context: Any, intrinsic: Any) -> Any:
-    """Evaluate a payload template: ``key.$`` values are paths or intrinsic calls."""
+def resolve_template(
+    template: Any, data: Any, context: Any, intrinsic: Any, variables: Variables | None = None
+) -> Any:
+    """Evaluate a payload template: ``key.$`` values are paths or intrinsic calls; ``intrinsic``
+    is called as ``intrinsic(expression, data, context)``."""
     if isinstance(template, Mapping):
         out: dict[str, Any] = {}
         for key, value in template.items():
@@ -247,7 +276,7 @@ def resolve_template(template: Any, data: Any, context: Any, intrinsic: Any) -> 
                     raise TaskFailed(errors.RUNTIME, f"{key} must be a path string")
                 if value.startswith("$"):
                     try:
-                        out[key[:-2]] = read(value, data, context)
+                        out[key[:-2]] = read(value, data, context, variables)
                     except PathNotFound:
                         # What Step Functions reports (States.Runtime, not the documented
                         # States.ParameterPathFailure), as recorded from AWS.
@@ -260,20 +289,22 @@ def resolve_template(template: Any, data: Any, context: Any, intrinsic: Any) -> 
                 else:
                     out[key[:-2]] = intrinsic(value, data, context)
             else:
-                out[key] = resolve_template(value, data, context, intrinsic)
+                out[key] = resolve_template(value, data, context, intrinsic, variables)
         return out
     if isinstance(template, list):
-        return [resolve_template(v, data, context, intrinsic) for v in template]
+        return [resolve_template(v, data, context, intrinsic, variables) for v in template]
     return template
 
 
-def input_path(state: Mapping[str, Any], data: Any, context: Any) -> Any:
+def input_path(
+    state: Mapping[str, Any], data: Any, context: Any, variables: Variables | None = None
+) -> Any:
     """Apply InputPath: absent means ``$``, null means ``{}``."""
     if "InputPath" not in state:
         return data
     if state["InputPath"] is None:
         return {}
-    return read(state["InputPath"], data, context)
+    return read(state["InputPath"], data, context, variables)
 
 
 def result_path(state: Mapping[str, Any], data: Any, result: Any) -> Any:
@@ -285,10 +316,12 @@ def result_path(state: Mapping[str, Any], data: Any, result: Any) -> Any:
     return write(state["ResultPath"], data, result)
 
 
-def output_path(state: Mapping[str, Any], data: Any, context: Any) -> Any:
+def output_path(
+    state: Mapping[str, Any], data: Any, context: Any, variables: Variables | None = None
+) -> Any:
     """Apply OutputPath: absent means ``$``, null means ``{}``."""
     if "OutputPath" not in state:
         return data
     if state["OutputPath"] is None:
         return {}
-    return read(state["OutputPath"], data, context)
+    return read(state["OutputPath"], data, context, variables)

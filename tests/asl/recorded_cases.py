@@ -24,10 +24,21 @@ ROOT = Path(__file__).resolve().parents[2]
 MISSING = object()
 
 
+FOLDERS = ("asl", "asl-jsonata")  # JSONPath; JSONata and variables
+
+
 def conformance_dir() -> Path:
-    """``$ASL_CONFORMANCE_DIR`` or ``../shared/conformance/asl`` next to the project."""
+    """``$ASL_CONFORMANCE_DIR`` or ``../shared/conformance`` next to the project: the folder
+    that holds ``asl/`` and ``asl-jsonata/`` (or, pointed at one of them, that folder)."""
     override = os.environ.get("ASL_CONFORMANCE_DIR")
-    return Path(override) if override else ROOT.parent / "shared" / "conformance" / "asl"
+    return Path(override) if override else ROOT.parent / "shared" / "conformance"
+
+
+def case_folders(root: Path) -> list[Path]:
+    """The case folders under ``root``: its ``asl``/``asl-jsonata`` subfolders, or ``root``
+    itself when it holds the case files directly."""
+    folders = [root / name for name in FOLDERS if (root / name).is_dir()]
+    return folders or ([root] if root.is_dir() else [])
 
 
 @dataclass
@@ -46,7 +57,8 @@ class CaseFormatError(ValueError):
     """A case file this reader does not understand; names the file and what it found."""
 
 
-def load_cases(folder: Path) -> Iterator[RecordedCase | CaseFormatError]:
+def load_cases(folder: Path, prefix: str = "") -> Iterator[RecordedCase | CaseFormatError]:
+    """Every case in ``folder``'s ``*.json`` files, named ``<prefix><file stem>::<case>``."""
     for path in sorted(folder.glob("*.json")):
         try:
             document = json.loads(path.read_text())
@@ -54,7 +66,7 @@ def load_cases(folder: Path) -> Iterator[RecordedCase | CaseFormatError]:
             yield CaseFormatError(f"{path.name}: not JSON ({error})")
             continue
         for suffix, raw in _entries(document):
-            name = f"{path.stem}{suffix}"
+            name = f"{prefix}{path.stem}{suffix}"
             try:
                 yield parse_case(name, raw)
             except CaseFormatError as error:
