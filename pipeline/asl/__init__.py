@@ -2,7 +2,9 @@
 
 ``execute(definition, input, resources)`` runs a definition on a virtual clock with
 in-process resources; ``Interpreter`` is the generator the local runtime and the simulator
-drive with their own clocks.
+drive with their own clocks. Both query languages (JSONPath and JSONata) and workflow
+variables; ``check`` refuses what CreateStateMachine would, and what this interpreter does not
+run (``Unsupported``).
 """
 
 from pipeline.asl.errors import DefinitionError, TaskFailed
@@ -15,6 +17,7 @@ from pipeline.asl.interpreter import (
     backoff_ceiling,
     retry_delay,
 )
+from pipeline.asl.validation import Unsupported, check
 
 __all__ = [
     "DefinitionError",
@@ -24,9 +27,11 @@ __all__ = [
     "Interpreter",
     "Invoke",
     "TaskFailed",
+    "Unsupported",
     "VirtualClock",
     "Wait",
     "backoff_ceiling",
+    "check",
     "execute",
     "retry_delay",
 ]

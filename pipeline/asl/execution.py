@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from pipeline.asl import errors
+from pipeline.asl import errors, validation
 from pipeline.asl.errors import TaskFailed
 from pipeline.asl.interpreter import History, Interpreter, Invoke, Wait
 
@@ -100,6 +100,7 @@ class ExecutionRun:
         rng: random.Random | None = None,
         name: str | None = None,
     ) -> None:
+        validation.check(definition)  # what CreateStateMachine would refuse, refused here
         self.clock, self.resources = clock, resources
         self.history = History(clock)
         interpreter = Interpreter(self.history, rng or random.Random(0))
