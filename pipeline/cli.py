@@ -33,6 +33,7 @@ def main(argv: list[str] | None = None) -> int:
         help="run waits, backoffs and schedules on the wall clock sped up N times (e.g. 60); "
         "'virtual' (the default) jumps time and is reproducible for a seed",
     )
+    _definition_option(demo)
     simulate = commands.add_parser(
         "simulate", help="simulate the pipeline at scale on SimPy time (no AWS, no moto)"
     )
@@ -67,6 +68,7 @@ def main(argv: list[str] | None = None) -> int:
     )
     simulate.add_argument("--lake", metavar="DIR", help="write the audit events as Parquet here")
     simulate.add_argument("--json", metavar="FILE", help="write the summary as JSON here")
+    _definition_option(simulate)
     lake = commands.add_parser(
         "lake", help="query the audit lake (a directory or s3://bucket/prefix) as Athena would"
     )
@@ -108,8 +110,15 @@ def main(argv: list[str] | None = None) -> int:
     if args.command == "lake":
         return _lake(args)
     if args.command == "demo":
+        from pipeline.asl import DefinitionError
         from pipeline.demo import run_demo
+        from pipeline.template import Template
 
+        try:
+            template = Template.load().with_definition_files(dict(args.definition))
+        except (KeyError, ValueError, DefinitionError) as error:
+            print(f"error: {error}", file=sys.stderr)
+            return 2
         report = run_demo(
             args.orders,
             args.seed,
@@ -117,6 +126,7 @@ def main(argv: list[str] | None = None) -> int:
             verbose=args.verbose,
             scenario=args.scenario,
             time_scale=args.time_scale,
+            template=template,
         )
         if report.interrupted:
             return 130  # the shell's code for Ctrl-C
@@ -157,8 +167,16 @@ def _chaos(args: argparse.Namespace) -> int:
 def _simulate(args: argparse.Namespace) -> int:
     import json
 
+    from pipeline.asl import DefinitionError
     from pipeline.sim.run import RunSpec, simulate
     from pipeline.sim.summary import render
+    from pipeline.template import Template
+
+    try:  # a bad file or definition is refused before the run starts
+        Template.load().with_definition_files(dict(args.definition))
+    except (KeyError, ValueError, DefinitionError) as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
 
     spec = RunSpec(
         rate_per_min=args.rate,
@@ -173,6 +191,7 @@ def _simulate(args: argparse.Namespace) -> int:
         quotas=dict(_quota(q) for q in args.quota),
         lake_dir=args.lake,
         shards=args.shards,
+        definitions=dict(args.definition),
     )
     print(
         f"simulating {args.rate:,.0f} orders/min for {args.duration:,.0f} s, scenario "
@@ -188,6 +207,25 @@ def _simulate(args: argparse.Namespace) -> int:
             json.dump(summary, out, indent=2, default=str)
     ok = summary["invariants"]["money_mismatches"] == 0 and summary["invariants"]["stock_conserved"]
     return 0 if ok else 1
+
+
+def _definition_option(command: argparse.ArgumentParser) -> None:
+    command.add_argument(
+        "--definition",
+        type=_definition,
+        action="append",
+        default=[],
+        metavar="MACHINE=FILE",
+        help="run this ASL file (JSONPath or JSONata) as the template's state machine MACHINE, "
+        "e.g. PaymentStateMachine=my-payment.asl.json; repeatable",
+    )
+
+
+def _definition(text: str) -> tuple[str, str]:
+    machine, equals, file = text.partition("=")
+    if not equals or not machine or not file:
+        raise argparse.ArgumentTypeError(f"expected MACHINE=FILE, got {text!r}")
+    return machine, file
 
 
 def _progress_bar(stream):

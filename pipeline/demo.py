@@ -120,6 +120,8 @@ class DemoReport:
     parked: list[dict[str, Any]] = field(default_factory=list)  # in the parked queue, with why
     # every state machine execution, in the order they ended, with its history
     runs: list[tuple[str, Execution]] = field(default_factory=list, repr=False)
+    # each state machine's definition as deployed (substituted), the one its executions ran
+    definitions: dict[str, dict[str, Any]] = field(default_factory=dict, repr=False)
 
     def executions_of(self, order_id: str) -> list[tuple[str, Execution]]:
         """The executions (machine, execution) an order's events started, in order."""
@@ -420,12 +422,15 @@ def run_demo(
     scenario: str = "default",
     time_scale: float | None = None,
     hot_share: float = HOT_SKU_SHARE,
+    template: Template | None = None,
 ) -> DemoReport:
     """Place ``orders`` random orders and let the pipeline finish them; return the report.
 
     ``time_scale`` None runs every wait on virtual time (reproducible for a seed); a number
     runs them on the wall clock sped up that many times (see :mod:`pipeline.local.clock`).
     ``hot_share`` of orders also want the hot SKU, whose few units they contend for.
+    ``template`` is ``infra/template.yaml`` unless given (e.g. with a machine's definition
+    replaced, :meth:`Template.with_definitions`).
 
     Handlers log structured JSON and EMF metrics to stdout as they would in Lambda; unless
     ``verbose``, that output is swallowed so the report stays readable.
@@ -433,7 +438,7 @@ def run_demo(
     rng = random.Random(seed)
     knobs = faults if faults is not None else fault_scenario(scenario, seed)
     say = (lambda text: print(text, file=out)) if out else (lambda text: None)
-    template = Template.load()
+    template = template or Template.load()
     report = DemoReport()
     saved_env = dict(os.environ)
     handler_output = contextlib.nullcontext() if verbose else _swallowed_output()
@@ -450,6 +455,7 @@ def run_demo(
             deployment = deploy(template, session, endpoint.url, say=say)
             for line in deployment.summary():
                 say(line)
+            report.definitions = dict(deployment.definitions)
             stack = deployment.stack
             _point_handlers_at(endpoint.url, template, deployment, knobs)
             dynamodb = session.client("dynamodb", endpoint_url=endpoint.url)

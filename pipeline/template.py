@@ -6,7 +6,9 @@ long JSON form (``{"Ref": ...}``), so callers see the same structure CloudFormat
 
 from __future__ import annotations
 
+import copy
 import json
+import re
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from functools import cached_property
@@ -14,6 +16,8 @@ from pathlib import Path
 from typing import Any
 
 import yaml
+
+from pipeline.asl import check
 
 INFRA_DIR = Path(__file__).resolve().parent.parent / "infra"
 TEMPLATE_PATH = INFRA_DIR / "template.yaml"
@@ -47,6 +51,9 @@ def load_yaml(text: str) -> dict[str, Any]:
 # EventBridge's defaults when a target names no RetryPolicy (EventBridge user guide).
 DEFAULT_MAX_ATTEMPTS = 185
 DEFAULT_MAX_AGE_S = 86_400
+
+STATE_MACHINE_TYPES = ("AWS::Serverless::StateMachine", "AWS::StepFunctions::StateMachine")
+_PLACEHOLDER = re.compile(r"\$\{([^}!][^}]*)\}")  # a DefinitionSubstitutions ${Name}
 
 
 @dataclass(frozen=True)
@@ -138,3 +145,45 @@ class Template:
         if "Definition" in props:
             return dict(props["Definition"])
         return json.loads((self.path.parent / props["DefinitionUri"]).read_text())
+
+    def with_definitions(self, definitions: Mapping[str, Mapping[str, Any]]) -> Template:
+        """This template with some state machines' ASL replaced, everything else as it is.
+
+        Each named machine gets the document inline (``Definition``, which SAM accepts in
+        place of ``DefinitionUri``) and keeps its ``DefinitionSubstitutions``, type, role
+        and rules, so the local runtime, the simulator, the diagrams and the deployer all
+        run the replacement: e.g. ``Template.load().with_definitions({"PaymentStateMachine":
+        json.loads(Path("my-payment.asl.json").read_text())})`` for a JSONata variant of
+        the payment machine. A ``${Name}`` the machine's substitutions do not define is
+        refused here rather than left unresolved in the deployed definition.
+        """
+        body = copy.deepcopy(dict(self.body))
+        for logical_id, definition in definitions.items():
+            resource = body.get("Resources", {}).get(logical_id)
+            if resource is None or resource.get("Type") not in STATE_MACHINE_TYPES:
+                machines = sorted(m for m, _ in self.of_type(*STATE_MACHINE_TYPES))
+                raise KeyError(f"{logical_id} is not a state machine of the template: {machines}")
+            props = resource.setdefault("Properties", {})
+            known = set(props.get("DefinitionSubstitutions", {}))
+            unknown = set(_PLACEHOLDER.findall(json.dumps(definition))) - known
+            if unknown:
+                raise ValueError(
+                    f"{logical_id}: no DefinitionSubstitutions for {sorted(unknown)} "
+                    f"(it has {sorted(known)})"
+                )
+            check(definition)  # what CreateStateMachine would refuse, refused now
+            props.pop("DefinitionUri", None)
+            props.pop("DefinitionString", None)
+            props["Definition"] = copy.deepcopy(dict(definition))
+        return Template(body, self.path)
+
+    def with_definition_files(self, files: Mapping[str, str | Path]) -> Template:
+        """:meth:`with_definitions` from ASL files: ``{"PaymentStateMachine": "mine.asl.json"}``
+        (what ``--definition PaymentStateMachine=mine.asl.json`` gives on the command line)."""
+        definitions = {}
+        for logical_id, file in files.items():
+            try:
+                definitions[logical_id] = json.loads(Path(file).read_text())
+            except (OSError, ValueError) as error:
+                raise ValueError(f"{logical_id}: cannot read {file}: {error}") from None
+        return self.with_definitions(definitions)

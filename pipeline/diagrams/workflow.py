@@ -91,7 +91,12 @@ def _transitions(state: Mapping[str, Any]) -> list[tuple[str, str, bool]]:
 
 
 def _condition(rule: Mapping[str, Any]) -> str:
-    """A Choice rule in a few words: ``detail-type = OrderPlaced``, ``or`` of several."""
+    """A Choice rule in a few words: ``detail-type = OrderPlaced``, ``or`` of several; a
+    JSONata rule's Condition as its expression, without ``{% %}`` and ``$states.input.``."""
+    if "Condition" in rule:
+        text = str(rule["Condition"]).removeprefix("{%").removesuffix("%}").strip()
+        text = text.replace("$states.input.", "").replace("`", "")
+        return text if len(text) <= 40 else text[:39] + "…"
     for combinator in ("And", "Or"):
         if combinator in rule:
             parts = [_condition(r) for r in rule[combinator]]
@@ -100,7 +105,7 @@ def _condition(rule: Mapping[str, Any]) -> str:
         return "not " + _condition(rule["Not"])
     variable = str(rule.get("Variable", "")).removeprefix("$.")
     for key, value in rule.items():
-        if key not in ("Variable", "Next"):
+        if key not in ("Variable", "Next", "Assign", "Comment"):
             operator = "=" if key.endswith("Equals") else key
             return f"{variable} {operator} {value}"
     return variable

@@ -12,14 +12,16 @@ nothing here knows what Retry or Catch mean.
 Two things differ between executions on one path and are left to the caller: the jittered
 retry delays (a node keeps the ceiling JitterStrategy FULL draws under, the caller draws) and
 time itself. Definitions whose path can depend on time, context or randomness (execution
-timeouts, timestamp waits, ``$$`` paths, random intrinsics) are refused by :func:`replayable`;
-the simulator runs those through the interpreter directly.
+timeouts, timestamp waits, ``$$`` paths, random intrinsics; in JSONata, ``$states.context``
+and ``$now``, ``$millis``, ``$random``, ``$uuid``) are refused by :func:`replayable`; the
+simulator runs those through the interpreter directly.
 """
 
 from __future__ import annotations
 
 import json
 import random
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -30,13 +32,23 @@ from pipeline.asl import ExecutionRun, Invoke, TaskFailed
 OK = "ok"  # the outcome key of a task that succeeded
 SUCCESS_RESULT: Mapping[str, Any] = {"status": "simulated"}
 _EPOCH = datetime(2026, 1, 1, tzinfo=UTC)
-_TIME_OR_CONTEXT = ('"$$', '"Timestamp"', '"TimestampPath"', "States.UUID", "States.MathRandom")
+# ``$$`` anywhere: a context path, also as an intrinsic's argument (States.Format(.., $$.X)).
+_TIME_OR_CONTEXT = ("$$", '"Timestamp"', '"TimestampPath"', "States.UUID", "States.MathRandom")
+# JSONata: the context object, and the functions that read the clock or draw at random (a
+# mention without a call, e.g. passed to $map, counts too; whitespace may follow a name).
+_JSONATA_TIME_OR_CONTEXT = re.compile(
+    r"\$states\s*\.\s*(?:context\b|`context`)|\$(?:now|millis|random|uuid)\b"
+)
 
 
 def replayable(definition: Mapping[str, Any]) -> bool:
     """Whether every execution with the same input and outcomes takes the same path."""
     text = json.dumps(definition)
-    return "TimeoutSeconds" not in definition and not any(m in text for m in _TIME_OR_CONTEXT)
+    return (
+        "TimeoutSeconds" not in definition
+        and not any(m in text for m in _TIME_OR_CONTEXT)
+        and not _JSONATA_TIME_OR_CONTEXT.search(text)
+    )
 
 
 @dataclass(eq=False)

@@ -58,6 +58,9 @@ class RunSpec:
     drain_s: float = 3_600.0
     lake_dir: str | None = None
     atomic_steps: bool = False  # see SimConfig: True runs handlers one at a time per order
+    # State machines whose ASL comes from these files instead of the template's, by logical
+    # id: {"PaymentStateMachine": "mine.asl.json"} (Template.with_definition_files).
+    definitions: dict[str, str] = field(default_factory=dict)
     # Run as this many independent shards in parallel processes, each with its share of the
     # arrivals, quotas, concurrency, partition capacity and stock (see simulate_sharded).
     shards: int = 1
@@ -73,6 +76,8 @@ def build(
     """The simulation of ``spec``; with ``shard=(k, n)``, its k-th of n shares."""
     index, count = shard
     template = template or Template.load()
+    if spec.definitions:
+        template = template.with_definition_files(spec.definitions)
     topology = Topology.from_template(template)
     if spec.reserved_concurrency is not None:
         topology = dataclasses.replace(

@@ -3,6 +3,7 @@ catches, the state it failed in."""
 
 from __future__ import annotations
 
+import json
 import shutil
 from pathlib import Path
 
@@ -60,3 +61,11 @@ def test_it_renders(payment, tmp_path):
     path = graph.render(tmp_path / "payment", format="svg", cleanup=True)
     svg = Path(path).read_text()
     assert "RecordDecline" in svg and "catch PaymentDeclined" in svg
+
+
+def test_a_jsonata_machines_choice_rules_are_labelled_by_their_condition():
+    fixture = Path(__file__).resolve().parents[1] / "fixtures/statemachines"
+    definition = json.loads((fixture / "payment.jsonata.asl.json").read_text())
+    source = workflow_graph(definition).source
+    assert "detail-type = 'OrderPlaced'" in source
+    assert "{%" not in source and "$states" not in source
