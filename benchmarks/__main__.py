@@ -32,6 +32,9 @@ def main() -> None:
 
     for name, run, repeats in core.BENCHMARKS:
         measure(name, run, repeats)
+    from benchmarks import asl
+
+    asl.report()  # the same 10-state machine in JSONPath and in JSONata (a few seconds)
     from benchmarks import simulator
 
     simulator.report()
