@@ -175,7 +175,11 @@ class JsonPathData:
             None,
         )
         target = rule["Next"] if rule is not None else self.state.get("Default")
-        assigned = self._assign(rule if rule is not None else self.state, effective)
+        # The state's Assign applies whichever rule matches; a matched rule's own Assign is
+        # added to it and wins on a name both assign (AWS, "Choice workflow state").
+        assigned = self._assign(self.state, effective)
+        if rule is not None:
+            assigned.update(self._assign(rule, effective))
         return target, self._output(effective), assigned
 
     def wait_seconds(self) -> float:
@@ -373,8 +377,13 @@ class JsonataData:
                     f"{self.name}: a JSONata Choice rule needs a Condition ({prefix[:-1]})"
                 )
             if evaluator.typed(rule["Condition"], prefix + "Condition", "boolean") is True:
-                output = self._field(rule, "Output", self.data, prefix)
-                return rule["Next"], output, self._assign(rule, evaluator, prefix)
+                # the state's Assign and Output apply whichever rule matches; the rule's own
+                # win (AWS, "Choice workflow state")
+                assigned = self._assign(self.state, evaluator)
+                assigned.update(self._assign(rule, evaluator, prefix))
+                if "Output" in rule:
+                    return rule["Next"], self._field(rule, "Output", None, prefix), assigned
+                return rule["Next"], self._field(self.state, "Output", self.data), assigned
         output = self._field(self.state, "Output", self.data)
         return self.state.get("Default"), output, self._assign(self.state, evaluator)
 

@@ -165,7 +165,12 @@ class ExecutionRun:
         assert self.resources is not None
         resource = self.resources.get(effect.resource)
         if resource is None:
-            return None, TaskFailed(errors.TASK_FAILED, f"no resource {effect.resource}")
+            known = ", ".join(sorted(self.resources)) or "none"
+            return None, TaskFailed(
+                errors.TASK_FAILED,
+                f"The Task's Resource '{effect.resource}' is not one this run can call "
+                f"(it has: {known}).",
+            )
         try:
             return resource(effect.payload), None
         except TaskFailed as raised:

@@ -10,6 +10,7 @@ names where it is, as AWS does: ``/States/Pay/Output``.
 from __future__ import annotations
 
 import re
+from collections import OrderedDict
 from collections.abc import Iterator, Mapping
 from typing import Any
 
@@ -82,11 +83,25 @@ UNSUPPORTED_RESOURCES = (
 )
 
 
+# Definitions checked lately, by identity: the runtimes start many executions of one machine,
+# and a definition is not changed once deployed. The entry keeps the object alive, so an id is
+# never reused for another definition while it is listed.
+_CHECKED: OrderedDict[int, Mapping[str, Any]] = OrderedDict()
+_REMEMBERED = 256
+
+
 def check(definition: Mapping[str, Any]) -> None:
     """Raise :class:`DefinitionError` (or :class:`Unsupported`) for the first problem found."""
+    key = id(definition)
+    if _CHECKED.get(key) is definition:
+        _CHECKED.move_to_end(key)
+        return
     top = definition.get("QueryLanguage", JSONPATH)
     _language_value(top, "/QueryLanguage")
     _machine(definition, top, "", outer=frozenset())
+    _CHECKED[key] = definition
+    if len(_CHECKED) > _REMEMBERED:
+        _CHECKED.popitem(last=False)
 
 
 def _language_value(value: Any, where: str) -> None:

@@ -375,3 +375,47 @@ def test_definitions_aws_refuses_are_refused(definition: dict, message: str) -> 
 def test_what_the_interpreter_does_not_run_is_refused_by_name(state: dict, message: str) -> None:
     with pytest.raises(Unsupported, match=message):
         execute(machine({"S": {**state, "End": True}}, language=None), {}, {})
+
+
+@pytest.mark.parametrize("language", ["JSONata", None])
+def test_a_choice_states_assign_applies_whichever_rule_matches_and_the_rules_own_wins(
+    language: str | None,
+) -> None:
+    rule = (
+        {"Condition": "{% $states.input.go %}", "Assign": {"via": "rule", "rule_only": 1}}
+        if language
+        else {"Variable": "$.go", "BooleanEquals": True, "Assign": {"via": "rule", "rule_only": 1}}
+    )
+    show = (
+        {"Output": "{% {'via': $via, 'state_only': $state_only, 'rule_only': $rule_only} %}"}
+        if language
+        else {
+            "Parameters": {
+                "via.$": "$via",
+                "state_only.$": "$state_only",
+                "rule_only.$": "$rule_only",
+            }
+        }
+    )
+    definition = machine(
+        {
+            "Pick": {
+                "Type": "Choice",
+                "Assign": {"via": "state", "state_only": 2},
+                "Choices": [{**rule, "Next": "Show"}],
+                "Default": "Show",
+            },
+            "Show": {"Type": "Pass", **show, "End": True},
+        },
+        language=language,
+    )
+    assert execute(definition, {"go": True}, {}).output == {
+        "via": "rule",
+        "state_only": 2,
+        "rule_only": 1,
+    }
+    taken_default = execute(definition, {"go": False}, {})
+    if language:  # an object constructor leaves out what is undefined
+        assert taken_default.output == {"via": "state", "state_only": 2}
+    else:  # a path to a variable never assigned fails
+        assert (taken_default.status, taken_default.error) == ("FAILED", "States.Runtime")
