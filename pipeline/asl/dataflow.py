@@ -128,34 +128,29 @@ class JsonPathData:
     def map_limits(self, work: Any) -> MapLimits:
         state = self.state
         if "MaxConcurrencyPath" in state:  # iterations run one by one; still validated
-            limit = self.read(state["MaxConcurrencyPath"], work)
-            if isinstance(limit, bool) or not isinstance(limit, int) or limit < 0:
-                raise TaskFailed(
-                    errors.RUNTIME,
-                    f'The MaxConcurrencyPath field refers to value "{_text(limit)}" '
-                    f"which is not a valid integer: {state['MaxConcurrencyPath']}",
-                )
+            self._path_number("MaxConcurrencyPath", work, "integer", minimum=0)
         count = state.get("ToleratedFailureCount", 0)
         if "ToleratedFailureCountPath" in state:
-            path = state["ToleratedFailureCountPath"]
-            count = self.read(path, work)
-            if isinstance(count, bool) or not isinstance(count, int):
-                raise TaskFailed(
-                    errors.RUNTIME,
-                    f'The ToleratedFailureCountPath field refers to value "{_text(count)}" '
-                    f"which is not a valid integer: {path}",
-                )
+            count = self._path_number("ToleratedFailureCountPath", work, "integer")
         percentage = state.get("ToleratedFailurePercentage", 0)
         if "ToleratedFailurePercentagePath" in state:
-            path = state["ToleratedFailurePercentagePath"]
-            percentage = self.read(path, work)
-            if isinstance(percentage, bool) or not isinstance(percentage, int | float):
-                raise TaskFailed(
-                    errors.RUNTIME,
-                    f"The ToleratedFailurePercentagePath field refers to value "
-                    f'"{_text(percentage)}" which is not a valid float: {path}',
-                )
+            percentage = self._path_number("ToleratedFailurePercentagePath", work, "float")
         return _checked_limits(count, percentage, errors.RUNTIME)
+
+    def _path_number(self, key: str, work: Any, kind: str, minimum: float | None = None) -> Any:
+        """The number a ``*Path`` field selects; anything else fails as AWS words it."""
+        path = self.state[key]
+        value = self.read(path, work)
+        number = not isinstance(value, bool) and isinstance(
+            value, int if kind == "integer" else int | float
+        )
+        if not number or (minimum is not None and value < minimum):
+            raise TaskFailed(
+                errors.RUNTIME,
+                f'The {key} field refers to value "{_text(value)}" which is not a valid '
+                f"{kind}: {path}",
+            )
+        return value
 
     def item_value(self, work: Any, item: Any, context: dict[str, Any]) -> Any:
         selector = self.state.get("ItemSelector", self.state.get("Parameters"))

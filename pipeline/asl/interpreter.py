@@ -182,9 +182,16 @@ class Interpreter:
         raise DefinitionError(f"unknown state type {kind!r} in {name}")
 
     def _exit(self, name: str, kind: str, output: Any, assigned: Assigned, env: Env) -> Any:
-        """The state ends: its assignments take effect, then it exits with ``output``."""
+        """The state ends: its assignments take effect, then it exits with ``output`` (the
+        event names what it assigned, each value as JSON text, as GetExecutionHistory does)."""
         env.variables.assign(assigned, name)
-        self.history.add(f"{kind}StateExited", name=name, output=output)
+        details: dict[str, Any] = {"name": name, "output": output}
+        if assigned:
+            details["assignedVariables"] = {
+                k: json.dumps(v, separators=(",", ":"), ensure_ascii=False)
+                for k, v in assigned.items()
+            }
+        self.history.add(f"{kind}StateExited", **details)
         return output
 
     # -- retry and catch -----------------------------------------------------------------

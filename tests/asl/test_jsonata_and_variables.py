@@ -49,7 +49,11 @@ def test_a_state_reads_the_variables_from_before_it_assigns() -> None:
     exits = [
         e["passStateExitedEventDetails"] for e in result.history if e["type"] == "PassStateExited"
     ]
-    assert exits[1] == {"name": "P1", "output": 1}  # P1's Output read x from before P1
+    assert exits[1] == {  # P1's Output read x from before P1
+        "name": "P1",
+        "output": 1,
+        "assignedVariables": {"x": "2", "y": "1"},
+    }
 
 
 def test_branches_read_outer_variables_and_keep_their_own_to_themselves() -> None:
