@@ -271,7 +271,10 @@ class JsonataData:
     def _field(self, holder: Mapping[str, Any], key: str, default: Any, prefix: str = "") -> Any:
         if key not in holder:
             return default
-        return self.evaluator.resolve(holder[key], prefix + key)
+        value = holder[key]
+        if not isinstance(value, dict | list) and expression_text(value) is None:
+            return value  # a literal: nothing to evaluate
+        return self.evaluator.resolve(value, prefix + key)
 
     def _assign(
         self, holder: Mapping[str, Any], evaluator: Evaluator, prefix: str = ""
@@ -299,7 +302,7 @@ class JsonataData:
         return self._seconds("TimeoutSeconds") if "TimeoutSeconds" in self.state else None
 
     def _seconds(self, key: str) -> int:
-        value = self.evaluator.resolve(self.state[key], key)
+        value = self._field(self.state, key, None)
         if isinstance(value, bool) or not isinstance(value, int | float) or value != int(value):
             raise query_error(
                 f"The field '{key}' must be a positive integer, but was: {compact(value)}"
@@ -443,7 +446,3 @@ def _checked_limits(count: Any, percentage: Any, error: str) -> MapLimits:
 def _text(value: Any) -> str:
     """A value as Step Functions quotes it in a cause: strings bare, the rest as JSON."""
     return value if isinstance(value, str) else json.dumps(value, separators=(",", ":"))
-
-
-def is_expression(value: Any) -> bool:
-    return expression_text(value) is not None
