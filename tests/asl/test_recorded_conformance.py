@@ -96,3 +96,11 @@ def test_recorded_resources_fail_then_succeed() -> None:
     )
     result = execute(case.definition, case.input, case.resources)
     assert (result.status, result.output) == ("SUCCEEDED", case.output)
+
+
+def test_the_reader_finds_both_folders_or_one_folder_given_directly(tmp_path) -> None:
+    for name in ("asl", "asl-jsonata"):
+        (tmp_path / name).mkdir()
+    assert case_folders(tmp_path) == [tmp_path / "asl", tmp_path / "asl-jsonata"]
+    assert case_folders(tmp_path / "asl-jsonata") == [tmp_path / "asl-jsonata"]
+    assert case_folders(tmp_path / "absent") == []
