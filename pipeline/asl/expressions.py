@@ -21,13 +21,9 @@ from collections.abc import Callable, Mapping
 from datetime import datetime
 from typing import Any
 
-from jsonata import Jsonata
-from jsonata.functions import Functions
-from jsonata.jexception import JException
-from jsonata.utils import Utils
-
 from pipeline.asl import errors
 from pipeline.asl.errors import TaskFailed
+from pipeline.asl.jsonata_library import Functions, JException, Jsonata, Utils
 
 OPEN, CLOSE = "{%", "%}"
 

@@ -11,6 +11,7 @@ from pydantic import BaseModel, ConfigDict, Field, StrictInt, StrictStr, Validat
 from pipeline.domain.errors import ValidationFailed
 
 MAX_BODY_BYTES = 16 * 1024
+MAX_JSON_DEPTH = 32  # an order nests 3 deep; a body nested deeper is refused before parsing
 MAX_LINES = 50
 CUSTOMER_ID = r"^[A-Za-z0-9_-]{1,64}$"
 SKU = r"^[A-Z0-9-]{3,32}$"

@@ -43,6 +43,7 @@ from pipeline.domain.requests import (
     CUSTOMER_ID,
     IDEMPOTENCY_KEY,
     MAX_BODY_BYTES,
+    MAX_JSON_DEPTH,
     PlaceOrder,
     parse_place_order,
 )
@@ -115,14 +116,45 @@ def _body_bytes() -> bytes:
     return raw
 
 
+def _json_depth(text: str) -> int:
+    """How deep brackets nest in JSON text, outside strings (the parser's own limit is the
+    process's recursion limit, which other code in the process may have raised)."""
+    if text.count("[") + text.count("{") <= MAX_JSON_DEPTH:
+        return 0  # cannot nest deeper than the limit: no need to look
+    depth = deepest = 0
+    in_string = escaped = False
+    for char in text:
+        if in_string:
+            if escaped:
+                escaped = False
+            elif char == "\\":
+                escaped = True
+            elif char == '"':
+                in_string = False
+        elif char == '"':
+            in_string = True
+        elif char in "[{":
+            depth += 1
+            deepest = max(deepest, depth)
+        elif char in "]}":
+            depth -= 1
+    return deepest
+
+
 def _parse_request() -> tuple[PlaceOrder, str]:
     content_type = (_header("Content-Type") or "").split(";")[0].strip().lower()
     if content_type != "application/json":
         raise UnsupportedMediaType("send the order as application/json", field="Content-Type")
     raw = _body_bytes()
     try:
-        data = json.loads(raw.decode("utf-8"))
-    except RecursionError:  # a few KiB of brackets nest deeper than the parser goes
+        text = raw.decode("utf-8")
+    except ValueError as error:
+        raise ValidationFailed(f"the body is not valid JSON: {error}", field="body") from None
+    if _json_depth(text) > MAX_JSON_DEPTH:
+        raise ValidationFailed(f"the body nests deeper than {MAX_JSON_DEPTH} levels", field="body")
+    try:
+        data = json.loads(text)
+    except RecursionError:  # not reached below the depth limit; kept as the last guard
         raise ValidationFailed("the body is nested too deeply", field="body") from None
     except ValueError as error:  # not UTF-8, not JSON, or a number of over 4,300 digits
         raise ValidationFailed(f"the body is not valid JSON: {error}", field="body") from None

@@ -423,3 +423,25 @@ def test_a_choice_states_assign_applies_whichever_rule_matches_and_the_rules_own
         assert taken_default.output == {"via": "state", "state_only": 2}
     else:  # a path to a variable never assigned fails
         assert (taken_default.status, taken_default.error) == ("FAILED", "States.Runtime")
+
+
+def test_importing_the_interpreter_leaves_the_processs_recursion_limit_alone() -> None:
+    import subprocess
+    import sys
+
+    probe = "import sys; before = sys.getrecursionlimit(); import pipeline.asl; "
+    probe += "print(before, sys.getrecursionlimit())"
+    out = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True)
+    before, after = out.stdout.split()
+    assert before == after
+
+
+def test_an_expression_deeper_than_the_stack_fails_its_state_not_the_process() -> None:
+    deep = "( $f := function($n){ $n <= 1 ? 1 : $n + $f($n - 1) }; $f(5000) )"
+    result = execute(machine(passes({"Output": "{% " + deep + " %}"})), {}, {})
+    assert (result.status, result.error) == ("FAILED", "States.QueryEvaluationError")
+    assert "RecursionError" in result.cause
+    aws_depth = "( $f := function($n){ $n <= 1 ? 1 : $n * $f($n - 1) }; $f(31) )"
+    assert execute(machine(passes({"Output": "{% " + aws_depth + " %}"})), {}, {}).status == (
+        "SUCCEEDED"
+    )

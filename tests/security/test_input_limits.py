@@ -12,7 +12,14 @@ import pytest
 import yaml
 from conftest import scan_all
 
-from pipeline.domain.requests import CUSTOMER_ID, IDEMPOTENCY_KEY, MAX_BODY_BYTES, MAX_LINES, SKU
+from pipeline.domain.requests import (
+    CUSTOMER_ID,
+    IDEMPOTENCY_KEY,
+    MAX_BODY_BYTES,
+    MAX_JSON_DEPTH,
+    MAX_LINES,
+    SKU,
+)
 from pipeline.handlers import order_api
 from pipeline.local.apigw import proxy_event
 from pipeline.template import INFRA_DIR
@@ -79,6 +86,12 @@ OVERSIZE = [
     (
         "nesting 5,000 deep",
         raw('{"customer_id": "c", "lines": ' + "[" * 5000 + "]" * 5000 + "}"),
+        400,
+        "body",
+    ),
+    (  # the limit holds whatever the process's recursion limit (jsonata-python raises it)
+        f"nesting {MAX_JSON_DEPTH + 1} deep",
+        raw('{"customer_id": "c", "lines": ' + "[" * MAX_JSON_DEPTH + "]" * MAX_JSON_DEPTH + "}"),
         400,
         "body",
     ),
