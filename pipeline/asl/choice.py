@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from datetime import datetime
 from typing import Any
 
@@ -43,14 +43,14 @@ def _matches_glob(value: str, pattern: str) -> bool:
     return re.fullmatch(regex, value, re.DOTALL) is not None
 
 
-_COMPARE = {
+_COMPARE: dict[str, Callable[[Any, Any], bool]] = {
     "Equals": lambda a, b: a == b,
     "LessThan": lambda a, b: a < b,
     "GreaterThan": lambda a, b: a > b,
     "LessThanEquals": lambda a, b: a <= b,
     "GreaterThanEquals": lambda a, b: a >= b,
 }
-_KINDS = {
+_KINDS: dict[str, Callable[[Any], bool]] = {
     "String": lambda v: isinstance(v, str),
     "Numeric": _is_number,
     "Boolean": lambda v: isinstance(v, bool),
@@ -82,9 +82,9 @@ def evaluate(
     raise TaskFailed(errors.RUNTIME, f"Choice rule without a comparison: {dict(rule)}")
 
 
-def _test(key: str, operand: Any, value: Any, variable: str, sources: tuple) -> bool:
+def _test(key: str, operand: Any, value: Any, variable: str, sources: tuple[Any, Any, Any]) -> bool:
     if key == "IsPresent":
-        return (value is not _MISSING) == operand
+        return bool((value is not _MISSING) == operand)
     if value is _MISSING:
         raise TaskFailed(
             errors.RUNTIME,
@@ -92,9 +92,9 @@ def _test(key: str, operand: Any, value: Any, variable: str, sources: tuple) -> 
             "invalid value.",
         )
     if key == "IsNull":
-        return (value is None) == operand
+        return bool((value is None) == operand)
     if key.startswith("Is") and key[2:] in _KINDS:
-        return _KINDS[key[2:]](value) == operand
+        return bool(_KINDS[key[2:]](value) == operand)
     if key == "StringMatches":
         return isinstance(value, str) and _matches_glob(value, operand)
     if key.endswith("Path"):
@@ -106,5 +106,5 @@ def _test(key: str, operand: Any, value: Any, variable: str, sources: tuple) -> 
                 return False
             if kind == "Timestamp":
                 value, operand = _timestamp(value), _timestamp(operand)
-            return _COMPARE[key[len(kind) :]](value, operand)
+            return bool(_COMPARE[key[len(kind) :]](value, operand))
     raise TaskFailed(errors.RUNTIME, f"unknown Choice operator {key}")

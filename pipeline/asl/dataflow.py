@@ -104,7 +104,8 @@ class JsonPathData:
 
     def timeout(self, work: Any) -> float | None:
         if "TimeoutSecondsPath" in self.state:
-            return self.read(self.state["TimeoutSecondsPath"], work)
+            seconds: float | None = self.read(self.state["TimeoutSecondsPath"], work)
+            return seconds
         return self.state.get("TimeoutSeconds")
 
     def finish(self, result: Any) -> tuple[Any, Assigned]:

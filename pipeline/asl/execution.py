@@ -185,7 +185,7 @@ class ExecutionRun:
         self.result = self._outcome("TIMED_OUT", None, errors.TIMEOUT, "execution timed out")
         return True
 
-    def _outcome(self, status: str, output: Any, error: str | None, cause: str | None):
+    def _outcome(self, status: str, output: Any, error: str | None, cause: str | None) -> Execution:
         return Execution(
             status, output, error, cause, self.history.events, self.started, self.clock()
         )

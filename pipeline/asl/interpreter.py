@@ -94,7 +94,7 @@ def backoff_ceiling(retrier: Mapping[str, Any], attempt: int) -> float:
     )
     if "MaxDelaySeconds" in retrier:
         delay = min(delay, retrier["MaxDelaySeconds"])
-    return delay
+    return float(delay)
 
 
 def retry_delay(retrier: Mapping[str, Any], attempt: int, rng: random.Random) -> float:
@@ -130,16 +130,15 @@ class Interpreter:
             variables = Variables()
         env = Env(context, variables, self.rng, self.history.clock)
         states = machine.get("States")
-        name = machine.get("StartAt")
+        name: str | None = machine.get("StartAt")
         if not states or name not in states:
             raise DefinitionError("StartAt must name a state in States")
-        while True:
+        while name is not None:
             state = states.get(name)
             if state is None:
                 raise DefinitionError(f"no state named {name!r}")
             data, name = yield from self.state(name, state, data, env)
-            if name is None:
-                return data
+        return data
 
     def state(self, name: str, state: Mapping[str, Any], data: Any, env: Env) -> Run:
         """Run one state; returns (output, next state name or None at the end)."""
@@ -285,6 +284,8 @@ class Interpreter:
         limits = flow.map_limits(work)
         items = flow.map_items(work)
         processor = state.get("ItemProcessor") or state.get("Iterator")
+        if not processor:
+            raise DefinitionError(f"{name}: a Map state needs an ItemProcessor")
         distributed = (processor.get("ProcessorConfig") or {}).get("Mode") == "DISTRIBUTED"
         self.history.add("MapStateStarted", length=len(items))
         results: list[Any] = []
@@ -293,7 +294,7 @@ class Interpreter:
             item_context = {**env.context, "Map": {"Item": {"Index": index, "Value": item}}}
             value = flow.item_value(work, item, item_context)
             self.history.add("MapIterationStarted", name=name, index=index)
-            # AWS gives a distributed Map's child executions no Map.Item in their context
+            # a distributed Map's iterations are child executions: they read no outer variable
             scope = env.variables.child(isolated=distributed)
             try:
                 results.append((yield from self.run(processor, value, item_context, scope)))
@@ -353,7 +354,7 @@ def _next(state: Mapping[str, Any]) -> str | None:
         return None
     if "Next" not in state:
         raise DefinitionError("a state needs Next or End")
-    return state["Next"]
+    return str(state["Next"])
 
 
 def _within_payload_limit(name: str, result: Any) -> None:

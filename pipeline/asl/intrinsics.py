@@ -200,7 +200,7 @@ def _string_to_json(_rng: random.Random, text: str) -> Any:
     return json.loads(text) if text.strip() else None
 
 
-def _partition(_rng: random.Random, array: list, size: int) -> list:
+def _partition(_rng: random.Random, array: list[Any], size: int) -> list[list[Any]]:
     if not isinstance(size, int) or size < 1:
         raise _fail("States.ArrayPartition: chunk size must be a positive integer")
     return [array[i : i + size] for i in range(0, len(array), size)]
@@ -215,8 +215,8 @@ def _range(_rng: random.Random, start: int, end: int, step: int) -> list[int]:
     return values
 
 
-def _unique(_rng: random.Random, array: list) -> list:
-    out: list = []
+def _unique(_rng: random.Random, array: list[Any]) -> list[Any]:
+    out: list[Any] = []
     for item in array:
         if item not in out:
             out.append(item)
@@ -236,7 +236,9 @@ def _hash(_rng: random.Random, value: str, algorithm: str) -> str:
     return hashlib.new(names[algorithm], value.encode()).hexdigest()
 
 
-def _merge(_rng: random.Random, left: dict, right: dict, deep: bool) -> dict:
+def _merge(
+    _rng: random.Random, left: dict[str, Any], right: dict[str, Any], deep: bool
+) -> dict[str, Any]:
     if deep:
         raise _fail("States.JsonMerge: deep merging is not supported (AWS supports shallow only)")
     return {**left, **right}
@@ -251,7 +253,7 @@ def _uuid(rng: random.Random) -> str:
     return str(uuid.UUID(int=rng.getrandbits(128), version=4))
 
 
-def _get_item(_rng: random.Random, array: list, index: int) -> Any:
+def _get_item(_rng: random.Random, array: list[Any], index: int) -> Any:
     if not isinstance(index, int) or not 0 <= index < len(array):
         raise _fail(f"States.ArrayGetItem: index {index} out of bounds")
     return array[index]

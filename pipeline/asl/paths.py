@@ -69,12 +69,14 @@ class Filter:
             return not (comparable and value == self.value)
         if not comparable or isinstance(value, bool) or value is None:
             return False
-        return {
-            "<": value < self.value,
-            "<=": value <= self.value,
-            ">": value > self.value,
-            ">=": value >= self.value,
-        }[self.op]
+        return bool(
+            {
+                "<": value < self.value,
+                "<=": value <= self.value,
+                ">": value > self.value,
+                ">=": value >= self.value,
+            }[self.op]
+        )
 
 
 def parse_path(path: str) -> tuple[str, list[Any]]:

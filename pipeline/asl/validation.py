@@ -135,7 +135,9 @@ def _machine(
         _state(name, state, top, f"{where}/States/{name}", outer | own)
 
 
-def _state(name: str, state: Mapping[str, Any], top: str, where: str, scope: frozenset) -> None:
+def _state(
+    name: str, state: Mapping[str, Any], top: str, where: str, scope: frozenset[str]
+) -> None:
     language = state.get("QueryLanguage", top)
     if "QueryLanguage" in state:
         _language_value(language, f"{where}/QueryLanguage")
@@ -187,7 +189,9 @@ def _state(name: str, state: Mapping[str, Any], top: str, where: str, scope: fro
         _machine(processor, top, f"{where}/{key}", outer=scope, isolated=distributed)
 
 
-def _assign_holders(state: Mapping[str, Any], where: str) -> Iterator[tuple[Mapping, str]]:
+def _assign_holders(
+    state: Mapping[str, Any], where: str
+) -> Iterator[tuple[Mapping[str, Any], str]]:
     yield state, where
     for index, rule in enumerate(state.get("Choices", [])):
         yield rule, f"{where}/Choices[{index}]"

@@ -43,7 +43,7 @@ class Variables:
     def __init__(self, parent: Variables | None = None, *, budget: _Budget | None = None) -> None:
         self.parent = parent
         self.values: dict[str, Any] = {}
-        self._budget = budget or (parent._budget if parent else _Budget())
+        self._budget: _Budget = budget or (parent._budget if parent else _Budget())
 
     def child(self, *, isolated: bool = False) -> Variables:
         """A nested scope (a Parallel branch, a Map iteration); ``isolated`` for a distributed

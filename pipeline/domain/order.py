@@ -7,6 +7,7 @@ from dataclasses import dataclass, field, replace
 from datetime import datetime
 from decimal import Decimal
 from enum import StrEnum
+from typing import Any
 
 from pipeline.domain import events as ev
 from pipeline.domain.errors import InvalidTransition
@@ -148,7 +149,7 @@ class Order:
         )
 
 
-def _changes(order: Order, event: ev.Event) -> dict[str, object]:
+def _changes(order: Order, event: ev.Event) -> dict[str, Any]:
     """What an event changes on the order, besides status and version."""
     match event:
         case ev.OrderPlaced():
