@@ -1,11 +1,11 @@
 """Chaos runs of the local cloud: each fault on its own and in combination, every invariant
 checked after each run.
 
-A scenario is a set of fault knobs (the ones :mod:`pipeline.local.faults` documents, plus a
-few only chaos uses: gateway timeouts after the charge, refunds that keep failing, deliveries
-held back behind later events, unreadable items in the event store) and a check that the
-fault really happened, so a scenario that stopped injecting anything fails instead of passing
-quietly. After each run (:func:`check`):
+A scenario is a set of faults (a :class:`pipeline.faults.Faults`, whose fields document
+every knob, including a few only chaos uses: gateway timeouts after the charge, refunds that
+keep failing, deliveries held back behind later events, unreadable items in the event store)
+and a check that the fault really happened, so a scenario that stopped injecting anything
+fails instead of passing quietly. After each run (:func:`check`):
 
 * every order is terminal, and an order whose compensation failed was alerted;
 * stock is conserved and settled; money reconciles (what failed compensations hold is
@@ -24,7 +24,7 @@ from typing import Any
 
 from pipeline.demo import HOT_SKU_SHARE, DemoReport, run_demo
 from pipeline.domain.order import TERMINAL
-from pipeline.local.faults import scenario as fault_scenario
+from pipeline.faults import Faults
 
 STORE_DLQ = "StreamProcessorDLQ"
 
@@ -33,7 +33,7 @@ STORE_DLQ = "StreamProcessorDLQ"
 class Chaos:
     name: str
     what: str
-    knobs: dict[str, str]
+    faults: Faults
     exercised: Callable[[DemoReport], bool]  # the fault visibly happened in the run
     hot_share: float = HOT_SKU_SHARE
     compensation_may_fail: bool = False  # COMPENSATION_FAILED is the expected end
@@ -47,100 +47,100 @@ SCENARIOS: tuple[Chaos, ...] = (
     Chaos(
         "gateway-5xx",
         "the payment gateway answers 503 to half the calls",
-        {"FAKE_GATEWAY_ERROR_RATE": "0.5"},
+        Faults(gateway_error_rate=0.5),
         lambda r: r.retries > 0,
     ),
     Chaos(
         "gateway-timeouts",
         "the gateway charges, then times out: the retry must not charge again",
-        {"FAKE_GATEWAY_TIMEOUT_RATE": "0.3"},
+        Faults(gateway_timeout_rate=0.3),
         lambda r: r.retries > 0,
     ),
     Chaos(
         "declines",
         "a third of the cards are declined",
-        {"FAKE_GATEWAY_DECLINE_RATE": "0.3"},
+        Faults(gateway_decline_rate=0.3),
         lambda r: _cancelled(r) > 0,
     ),
     Chaos(
         "lambda-timeouts",
         "tasks time out after their handler did the work, before the response",
-        {"FAKE_TASK_TIMEOUT_RATE": "0.25"},
+        Faults(task_timeout_rate=0.25),
         lambda r: r.retries > 0,
     ),
     Chaos(
         "throttles",
         "StartExecution and Lambda invocations throttled",
-        {"FAKE_START_THROTTLE_RATE": "0.3", "FAKE_LAMBDA_THROTTLE_RATE": "0.2"},
+        Faults(start_throttle_rate=0.3, lambda_throttle_rate=0.2),
         lambda r: r.delivery_retries > 0 and r.retries > 0,
     ),
     Chaos(
         "dynamodb-errors",
         "DynamoDB throttles a fifth of data calls; the SDK gives up after 2 attempts",
-        {"FAKE_DYNAMODB_THROTTLE_RATE": "0.2", "AWS_MAX_ATTEMPTS": "2"},
+        Faults(dynamodb_throttle_rate=0.2, aws_max_attempts=2),
         lambda r: r.dynamodb_throttled > 0,
     ),
     Chaos(
         "contention",
         "most orders want the hot SKU's few units: conditional writes fail, orders compensate",
-        {},
+        Faults(),
         lambda r: _cancelled(r) > 0,
         hot_share=0.7,
     ),
     Chaos(
         "duplicates",
         "EventBridge delivers half the events twice; Firehose stores records twice",
-        {"FAKE_DUPLICATE_DELIVERY_RATE": "0.5", "FAKE_FIREHOSE_DUPLICATE_RATE": "0.2"},
+        Faults(duplicate_delivery_rate=0.5, firehose_duplicate_rate=0.2),
         lambda r: r.duplicate_deliveries > 0 and r.lake_duplicates > 0,
     ),
     Chaos(
         "out-of-order",
         "deliveries held back up to a minute, some twice: events arrive after later ones",
-        {"FAKE_DELIVERY_DELAY_RATE": "0.3", "FAKE_DUPLICATE_DELIVERY_RATE": "0.3"},
+        Faults(delivery_delay_rate=0.3, duplicate_delivery_rate=0.3),
         lambda r: r.delayed_deliveries > 0,
     ),
     Chaos(
         "carrier-outage",
         "the carrier is down for longer than the label retries last",
-        {"FAKE_CARRIER_FAILURE_RATE": "1.0"},
+        Faults(carrier_failure_rate=1.0),
         lambda r: set(r.by_status) == {"CANCELLED"},
     ),
     Chaos(
         "poison",
         "unreadable items in the event store: consumers fail on them for good",
-        {"FAKE_POISON_RECORDS": "2"},
+        Faults(poison_records=2),
         lambda r: r.unreadable_events == 2 and any(p["queue"] for p in r.parked),
     ),
     Chaos(
         "failing-compensation",
         "the carrier is down and every refund fails: the saga cannot undo the charge",
-        {"FAKE_CARRIER_FAILURE_RATE": "1.0", "FAKE_GATEWAY_REFUND_ERROR_RATE": "1.0"},
+        Faults(carrier_failure_rate=1.0, gateway_refund_error_rate=1.0),
         lambda r: r.by_status.get("COMPENSATION_FAILED", 0) > 0,
         compensation_may_fail=True,
     ),
     Chaos(
         "target-outage",
         "EventBridge mostly cannot start the state machines: DLQs, then remediation",
-        {"FAKE_START_THROTTLE_RATE": "0.9"},
+        Faults(start_throttle_rate=0.9),
         lambda r: r.dead_lettered > 0 and r.remediation.get("redriven", 0) > 0,
     ),
     Chaos(
         "storm",
         "all of it at once, at lower rates",
-        {
-            "FAKE_GATEWAY_ERROR_RATE": "0.1",
-            "FAKE_GATEWAY_TIMEOUT_RATE": "0.1",
-            "FAKE_GATEWAY_DECLINE_RATE": "0.1",
-            "FAKE_TASK_TIMEOUT_RATE": "0.05",
-            "FAKE_START_THROTTLE_RATE": "0.2",
-            "FAKE_LAMBDA_THROTTLE_RATE": "0.05",
-            "FAKE_DYNAMODB_THROTTLE_RATE": "0.05",
-            "FAKE_DUPLICATE_DELIVERY_RATE": "0.2",
-            "FAKE_DELIVERY_DELAY_RATE": "0.1",
-            "FAKE_CARRIER_FAILURE_RATE": "0.2",
-            "FAKE_FIREHOSE_DUPLICATE_RATE": "0.1",
-            "FAKE_POISON_RECORDS": "1",
-        },
+        Faults(
+            gateway_error_rate=0.1,
+            gateway_timeout_rate=0.1,
+            gateway_decline_rate=0.1,
+            task_timeout_rate=0.05,
+            start_throttle_rate=0.2,
+            lambda_throttle_rate=0.05,
+            dynamodb_throttle_rate=0.05,
+            duplicate_delivery_rate=0.2,
+            delivery_delay_rate=0.1,
+            carrier_failure_rate=0.2,
+            firehose_duplicate_rate=0.1,
+            poison_records=1,
+        ),
         lambda r: r.retries > 0 and r.duplicate_deliveries > 0 and r.unreadable_events == 1,
         hot_share=0.3,
     ),
@@ -180,8 +180,8 @@ class Outcome:
 
 def run(chaos: Chaos, orders: int, seed: int, out: Any = None) -> Outcome:
     """Run ``orders`` orders under ``chaos`` (seeded) and check the invariants."""
-    knobs = {**fault_scenario("none", seed), **chaos.knobs}
-    report = run_demo(orders, seed, out=out, faults=knobs, hot_share=chaos.hot_share)
+    faults = chaos.faults.seeded(seed)
+    report = run_demo(orders, seed, out=out, faults=faults, hot_share=chaos.hot_share)
     return Outcome(chaos, report, check(chaos, report))
 
 

@@ -44,6 +44,7 @@ from pipeline.analytics.lake import Lake
 from pipeline.asl import Execution, ExecutionRun, TaskFailed
 from pipeline.domain import events as ev
 from pipeline.domain.order import COMPENSATION_STARTING_EVENTS, ENDING_EVENTS, TERMINAL
+from pipeline.faults import Faults
 from pipeline.handlers import audit_forwarder, payment, shipping
 from pipeline.handlers.dlq_remediation import message_attribute
 from pipeline.handlers.stream_processor import bus_entry
@@ -194,17 +195,19 @@ class ScriptedChoreography:
             stack.ref(config.on_failure["Fn::GetAtt"][0]),
         )
 
-    def connect_rules(self, knobs: Mapping[str, str], seed: int = 0) -> None:
-        """Route the template's rules to their state machines (delivery with retry and DLQ)."""
+    def connect_rules(self, injected: Faults | None = None, seed: int = 0) -> None:
+        """Route the template's rules to their state machines (delivery with retry and DLQ),
+        with the ``injected`` faults of delivery and invocation."""
+        injected = injected or Faults()
         faults = random.Random(stream_seed(seed, "faults"))
-        start_throttle = float(knobs.get("FAKE_START_THROTTLE_RATE", "0"))
-        duplicate = float(knobs.get("FAKE_DUPLICATE_DELIVERY_RATE", "0"))
-        self.lambda_throttle = float(knobs.get("FAKE_LAMBDA_THROTTLE_RATE", "0"))
-        self.task_timeout = float(knobs.get("FAKE_TASK_TIMEOUT_RATE", "0"))
+        start_throttle = injected.start_throttle_rate
+        duplicate = injected.duplicate_delivery_rate
+        self.lambda_throttle = injected.lambda_throttle_rate
+        self.task_timeout = injected.task_timeout_rate
         self.faults = faults
 
-        delay_rate = float(knobs.get("FAKE_DELIVERY_DELAY_RATE", "0"))
-        most_delay_s = float(knobs.get("FAKE_DELIVERY_DELAY_S", "60"))
+        delay_rate = injected.delivery_delay_rate
+        most_delay_s = injected.delivery_delay_s
 
         def execute(machine_id: str, event: dict[str, Any]) -> None:
             """Now, or (a delayed delivery) later, after events that came after it."""
@@ -239,11 +242,11 @@ class ScriptedChoreography:
         self.delivery.connect()
 
     def connect_audit_lake(
-        self, session: boto3.Session, knobs: Mapping[str, str] | None = None, seed: int = 0
+        self, session: boto3.Session, faults: Faults | None = None, seed: int = 0
     ) -> LocalFirehose:
         """The second stream consumer: audit rows through a local Firehose into Parquet
-        (storing some records twice when FAKE_FIREHOSE_DUPLICATE_RATE is set)."""
-        rate = float((knobs or {}).get("FAKE_FIREHOSE_DUPLICATE_RATE", "0"))
+        (storing some records twice when ``faults.firehose_duplicate_rate`` is set)."""
+        rate = (faults or Faults()).firehose_duplicate_rate
         rng = random.Random(stream_seed(seed, "firehose"))
         firehose = LocalFirehose(
             session.client("s3", endpoint_url=self.url),
@@ -418,13 +421,19 @@ def run_demo(
     seed: int = 7,
     out: TextIO | None = None,
     verbose: bool = False,
-    faults: dict[str, str] | None = None,
+    faults: Faults | Mapping[str, str] | None = None,
     scenario: str = "default",
     time_scale: float | None = None,
     hot_share: float = HOT_SKU_SHARE,
     template: Template | None = None,
+    environment: Mapping[str, str] | None = None,
 ) -> DemoReport:
     """Place ``orders`` random orders and let the pipeline finish them; return the report.
+
+    ``faults`` are the faults injected (:class:`pipeline.faults.Faults`, or its knobs by
+    name, ``{"FAKE_GATEWAY_ERROR_RATE": "0.5"}``); unless given, the named ``scenario``'s,
+    seeded from ``seed``. ``environment`` adds variables to every function's environment
+    (after the template's and the faults'), e.g. ``{"POWERTOOLS_METRICS_DISABLED": "false"}``.
 
     ``time_scale`` None runs every wait on virtual time (reproducible for a seed); a number
     runs them on the wall clock sped up that many times (see :mod:`pipeline.local.clock`).
@@ -436,7 +445,12 @@ def run_demo(
     ``verbose``, that output is swallowed so the report stays readable.
     """
     rng = random.Random(seed)
-    knobs = faults if faults is not None else fault_scenario(scenario, seed)
+    if faults is None:
+        injected = fault_scenario(scenario, seed)
+    elif isinstance(faults, Faults):
+        injected = faults
+    else:
+        injected = Faults.from_knobs(faults)
     say = (lambda text: print(text, file=out)) if out else (lambda text: None)
     template = template or Template.load()
     report = DemoReport()
@@ -457,7 +471,7 @@ def run_demo(
                 say(line)
             report.definitions = dict(deployment.definitions)
             stack = deployment.stack
-            _point_handlers_at(endpoint.url, template, deployment, knobs)
+            _point_handlers_at(endpoint.url, template, deployment, injected, environment)
             dynamodb = session.client("dynamodb", endpoint_url=endpoint.url)
             inventory = stack.ref("InventoryTable")
             initial = initial_stock(orders)
@@ -479,18 +493,18 @@ def run_demo(
                     ),
                 )
             inbox = _alerts_inbox(session, endpoint.url, stack)
-            _inject_poison(dynamodb, stack, int(knobs.get("FAKE_POISON_RECORDS", "0")))
+            _inject_poison(dynamodb, stack, injected.poison_records)
             endpoint.throttle_dynamodb(
-                float(knobs.get("FAKE_DYNAMODB_THROTTLE_RATE", "0")),
+                injected.dynamodb_throttle_rate,
                 stream_seed(seed, "dynamodb-throttle"),
             )
             clock = RuntimeClock(time_scale)
             # The carrier's outage window runs on the pipeline's clock, not the wall clock.
             shipping.wiring.configure(shipping.ShippingDeps.from_env(os.environ, now=clock.now))
             choreography = ScriptedChoreography(template, deployment, session, endpoint.url, clock)
-            choreography.connect_rules(knobs, seed)
+            choreography.connect_rules(injected, seed)
             endpoint.take_start_execution(choreography.start_execution)
-            firehose = choreography.connect_audit_lake(session, knobs, seed)
+            firehose = choreography.connect_audit_lake(session, injected, seed)
             started = time.perf_counter()
             try:
                 with (
@@ -608,10 +622,15 @@ def _post(url: str, body: Any, key: str, attempts: int = 5) -> int:
 
 
 def _point_handlers_at(
-    url: str, template: Template, deployment: Deployment, faults: dict[str, str]
+    url: str,
+    template: Template,
+    deployment: Deployment,
+    faults: Faults,
+    environment: Mapping[str, str] | None = None,
 ) -> None:
     """Give in-process handlers what Lambda would: the environment CloudFormation deployed
-    for each function, and boto3 pointed at the endpoint."""
+    for each function, with the injected faults and then ``environment`` over it, and boto3
+    pointed at the endpoint."""
     os.environ.update(
         {
             "AWS_ENDPOINT_URL": url,
@@ -626,7 +645,8 @@ def _point_handlers_at(
     )
     for variables in deployment.environments.values():
         os.environ.update({name: str(value) for name, value in variables.items()})
-    os.environ.update(faults)  # injected faults win over the template's defaults
+    os.environ.update(faults.to_environment())  # injected faults win over the template's
+    os.environ.update(environment or {})
     _reset_wiring(template)
 
 

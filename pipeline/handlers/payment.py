@@ -23,6 +23,7 @@ from pipeline.adapters.payment_gateway import FakeGatewayRates, FakePaymentGatew
 from pipeline.domain import events as ev
 from pipeline.domain.factory import EventFactory
 from pipeline.domain.order import Order, Status
+from pipeline.faults import Faults
 from pipeline.handlers import compensation
 from pipeline.handlers.step_request import (
     StepRequest,
@@ -61,15 +62,14 @@ def gateway_from_env(env: Mapping[str, str]) -> PaymentGateway:
     kind = env.get("PAYMENT_GATEWAY", "fake")
     if kind != "fake":
         raise RuntimeError(f"PAYMENT_GATEWAY={kind!r}: only 'fake' is built in")
+    faults = Faults.from_environment(env)  # injected by the local runtime; none in AWS
     rates = FakeGatewayRates(
-        decline=float(env.get("FAKE_GATEWAY_DECLINE_RATE", "0")),
-        error=float(env.get("FAKE_GATEWAY_ERROR_RATE", "0")),
-        lost_response=float(env.get("FAKE_GATEWAY_TIMEOUT_RATE", "0")),
-        refund_error=float(env.get("FAKE_GATEWAY_REFUND_ERROR_RATE", "0")),
+        decline=faults.gateway_decline_rate,
+        error=faults.gateway_error_rate,
+        lost_response=faults.gateway_timeout_rate,
+        refund_error=faults.gateway_refund_error_rate,
     )
-    return FakePaymentGateway(
-        rates=rates, rng=random.Random(int(env.get("FAKE_GATEWAY_SEED", "0")))
-    )
+    return FakePaymentGateway(rates=rates, rng=random.Random(faults.gateway_seed))
 
 
 wiring = Wiring(PaymentDeps.from_env)

@@ -17,6 +17,7 @@ from pipeline.adapters.event_store import EventStore
 from pipeline.domain import events as ev
 from pipeline.domain.factory import EventFactory
 from pipeline.domain.order import Order, Status
+from pipeline.faults import Faults
 from pipeline.handlers.step_request import (
     StepRequest,
     applies,
@@ -54,14 +55,15 @@ class ShippingDeps:
 def carrier_availability(
     env: Mapping[str, str], now: Callable[[], float] = time.monotonic
 ) -> Callable[[], bool] | None:
-    """Injected carrier outages for local runs, else None: FAKE_CARRIER_FAILURE_RATE (each
-    call fails with that probability, seeded) and FAKE_CARRIER_OUTAGE_S (the carrier is down
-    for that many seconds from the first label request, on the ``now`` clock)."""
-    rate = float(env.get("FAKE_CARRIER_FAILURE_RATE", "0"))
-    outage_s = float(env.get("FAKE_CARRIER_OUTAGE_S", "0"))
+    """Injected carrier outages for local runs, else None: the environment's
+    :class:`~pipeline.faults.Faults` ``carrier_failure_rate`` (each call fails with that
+    probability, seeded) and ``carrier_outage_s`` (the carrier is down for that many seconds
+    from the first label request, on the ``now`` clock)."""
+    faults = Faults.from_environment(env)
+    rate, outage_s = faults.carrier_failure_rate, faults.carrier_outage_s
     if not rate and not outage_s:
         return None
-    rng = random.Random(int(env.get("FAKE_CARRIER_SEED", "0")))
+    rng = random.Random(faults.carrier_seed)
     began: list[float] = []
 
     def available() -> bool:

@@ -12,6 +12,7 @@ import random
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
+from pipeline.faults import Faults
 from pipeline.local.faults import scenario
 from pipeline.seeds import stream_seed
 
@@ -82,6 +83,9 @@ class Bernoulli:
         return True
 
 
+SDK_ATTEMPTS = 3  # attempts botocore makes per call in standard mode
+
+
 @dataclass
 class FailureModel:
     """Everything injected into one run. ``tasks`` and ``outages`` are keyed by the dependency
@@ -95,10 +99,10 @@ class FailureModel:
     lambda_throttle: float = 0.0  # a task's Lambda invocation is throttled
     task_timeout: float = 0.0  # a task times out after its handler did its work
     dynamodb_throttle: float = 0.0  # a DynamoDB call is throttled (per attempt)
-    dynamodb_attempts: int = 3  # attempts the SDK makes (botocore standard mode: 3)
+    dynamodb_attempts: int = SDK_ATTEMPTS  # attempts the SDK makes
     lake_duplicate: float = 0.0  # Firehose stores an audit record twice
     seed: int = 0
-    rng: random.Random = field(init=False)
+    rng: random.Random = field(init=False, compare=False)
 
     def __post_init__(self) -> None:
         self._first_calls: dict[str, float] = {}  # task -> time of its first call
@@ -116,11 +120,16 @@ class FailureModel:
     def from_scenario(cls, name: str, seed: int = 0) -> FailureModel:
         """The local runtime's named scenario (``pipeline.local.faults``), knob for knob, so a
         scenario means the same in the local cloud and in the simulator."""
-        knobs = {k: float(v) for k, v in scenario(name, seed).items()}
-        decline = knobs.get("FAKE_GATEWAY_DECLINE_RATE", 0.0)
-        gateway = knobs.get("FAKE_GATEWAY_ERROR_RATE", 0.0)
-        carrier = knobs.get("FAKE_CARRIER_FAILURE_RATE", 0.0)
-        outage_s = knobs.get("FAKE_CARRIER_OUTAGE_S", 0.0)
+        return cls.from_faults(scenario(name, seed), seed)
+
+    @classmethod
+    def from_faults(cls, faults: Faults, seed: int = 0) -> FailureModel:
+        """The faults the local runtime injects (:class:`pipeline.faults.Faults`), as the
+        simulator models them; the chaos-only knobs are not modelled."""
+        decline = faults.gateway_decline_rate
+        gateway = faults.gateway_error_rate
+        carrier = faults.carrier_failure_rate
+        outage_s = faults.carrier_outage_s
         # The fake gateway rolls its 503 first, then (authorize only) the decline.
         tasks = {
             "gateway.authorize": TaskErrors(
@@ -140,13 +149,15 @@ class FailureModel:
         return cls(
             tasks={k: v for k, v in tasks.items() if any(v.rates.values())},
             outages=outages,
-            duplicate_delivery=knobs.get("FAKE_DUPLICATE_DELIVERY_RATE", 0.0),
-            start_throttle=knobs.get("FAKE_START_THROTTLE_RATE", 0.0),
-            lambda_throttle=knobs.get("FAKE_LAMBDA_THROTTLE_RATE", 0.0),
-            task_timeout=knobs.get("FAKE_TASK_TIMEOUT_RATE", 0.0),
-            dynamodb_throttle=knobs.get("FAKE_DYNAMODB_THROTTLE_RATE", 0.0),
-            dynamodb_attempts=int(knobs.get("AWS_MAX_ATTEMPTS", 3)),
-            lake_duplicate=knobs.get("FAKE_FIREHOSE_DUPLICATE_RATE", 0.0),
+            duplicate_delivery=faults.duplicate_delivery_rate,
+            start_throttle=faults.start_throttle_rate,
+            lambda_throttle=faults.lambda_throttle_rate,
+            task_timeout=faults.task_timeout_rate,
+            dynamodb_throttle=faults.dynamodb_throttle_rate,
+            dynamodb_attempts=(
+                SDK_ATTEMPTS if faults.aws_max_attempts is None else faults.aws_max_attempts
+            ),
+            lake_duplicate=faults.firehose_duplicate_rate,
             seed=seed,
         )
 

@@ -27,7 +27,7 @@ import pytest
 from pipeline import chaos
 from pipeline.asl import Execution, ExecutionRun, Invoke, TaskFailed, VirtualClock
 from pipeline.demo import run_demo
-from pipeline.local.faults import scenario as fault_scenario
+from pipeline.faults import Faults
 from pipeline.sim.engine import envelope
 from pipeline.sim.replay import replayable
 from pipeline.sim.run import RunSpec, build
@@ -207,11 +207,7 @@ def _payment_states(report) -> Counter[str]:
 JSONATA_PAYMENT_RUN = chaos.Chaos(
     "jsonata-payment",
     "the payment machine in JSONata: declines, gateway 5xx, contention and carrier failures",
-    {
-        "FAKE_GATEWAY_DECLINE_RATE": "0.2",
-        "FAKE_GATEWAY_ERROR_RATE": "0.2",
-        "FAKE_CARRIER_FAILURE_RATE": "0.2",
-    },
+    Faults(gateway_decline_rate=0.2, gateway_error_rate=0.2, carrier_failure_rate=0.2),
     # declined, retried, captured and refunded (after a reservation or a label failure)
     lambda r: (
         {"RecordDecline", "Capture", "Refund"} <= set(_payment_states(r))
@@ -239,8 +235,8 @@ def test_orders_run_through_the_jsonata_payment_machine_in_the_local_cloud(
     template, variant, jsonata_payment
 ):
     chaos_run = JSONATA_PAYMENT_RUN
-    knobs = {**fault_scenario("none", SEED), **chaos_run.knobs}
-    report = run_demo(ORDERS, SEED, faults=knobs, hot_share=chaos_run.hot_share, template=variant)
+    faults = chaos_run.faults.seeded(SEED)
+    report = run_demo(ORDERS, SEED, faults=faults, hot_share=chaos_run.hot_share, template=variant)
     assert report.orders == ORDERS
     failed = chaos.check(chaos_run, report)  # the invariants every chaos run ends with
     assert not any(failed.values()), chaos.Outcome(chaos_run, report, failed).failed()

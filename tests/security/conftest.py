@@ -122,10 +122,13 @@ def pipeline_runs(template: Template) -> Runs:
         with recorder.installed(patch.setattr), handler_output(log_level(template)) as out:
             for name, orders in SCENARIOS:
                 # Metrics on (the demo turns them off): their lines are searched too.
-                knobs = {**fault_scenario(name, SEED), "POWERTOOLS_METRICS_DISABLED": "false"}
                 started = time.perf_counter()
                 runs.reports[name] = demo.run_demo(
-                    orders=orders, seed=SEED, faults=knobs, verbose=True
+                    orders=orders,
+                    seed=SEED,
+                    faults=fault_scenario(name, SEED),
+                    environment={"POWERTOOLS_METRICS_DISABLED": "false"},
+                    verbose=True,
                 )
                 runs.seconds[name] = time.perf_counter() - started
             call_read_routes(template, recorder)
