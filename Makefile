@@ -3,18 +3,43 @@ SHELL := /bin/bash
 VENV ?= .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
+# Exact versions (with hashes) of everything the dev environment needs; `make lock` refreshes it.
+LOCK := requirements-lock.txt
 
-.PHONY: demo test chaos load lint infra-lint bench lab strip clean graphviz venv
+.PHONY: demo test chaos load lint infra-lint bench lab strip clean graphviz venv lock
 
 $(PY):
 	python3 -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
 
-$(STAMP): pyproject.toml | $(PY)
-	$(PY) -m pip install --quiet -e ".[dev]"
+# The locked versions, hashes checked, then the project itself without resolving anything more.
+$(STAMP): $(LOCK) pyproject.toml | $(PY)
+	$(PY) -m pip install --quiet --require-hashes -r $(LOCK)
+	$(PY) -m pip install --quiet --no-deps -e .
 	touch $(STAMP)
 
 venv: $(STAMP) graphviz
+
+# Refresh $(LOCK) from pyproject.toml (the [dev] extra, transitively) with pip-tools, kept in
+# its own virtualenv; it resolves for the running interpreter, so run it on Python 3.11, Linux
+# x86_64. Pins that still satisfy pyproject.toml are kept; `make lock UPGRADE=1` takes the newest
+# versions allowed, `make lock UPGRADE=moto` only moto's. Then `make venv` installs the result.
+LOCK_VENV := .venv-lock
+PIP_TOOLS := pip==26.3 pip-tools==7.6.2
+lock:
+	@python3 -c 'import platform, sys; sys.exit(sys.version_info[:2] != (3, 11) or sys.platform != "linux" or platform.machine() != "x86_64")' \
+	  || { echo "make lock resolves for Python 3.11 on Linux x86_64: run it there"; exit 1; }
+	[ -x $(LOCK_VENV)/bin/python ] || python3 -m venv $(LOCK_VENV)
+	$(LOCK_VENV)/bin/python -m pip install --quiet $(PIP_TOOLS)
+	CUSTOM_COMPILE_COMMAND="make lock" $(LOCK_VENV)/bin/pip-compile --quiet --extra dev \
+	  --generate-hashes --no-strip-extras --no-emit-index-url --no-emit-find-links \
+	  --no-allow-unsafe --unsafe-package order-pipeline-workbench \
+	  $(if $(filter 1,$(UPGRADE)),--upgrade,$(if $(UPGRADE),--upgrade-package $(UPGRADE))) \
+	  --output-file $(LOCK) pyproject.toml
+	@# The [dev] extra's `order-pipeline-workbench[local]` comes back as an unpinned note: drop it.
+	$(LOCK_VENV)/bin/python -c 'import pathlib, re; p = pathlib.Path("$(LOCK)"); \
+	  p.write_text(re.sub(r"\n+# WARNING: The following packages were not pinned.*", "\n", p.read_text(), flags=re.S))'
+	@echo "$(LOCK) refreshed (pip-compile's WARNING was about the project itself: note removed)"
 
 # Graphviz (`dot`) draws the diagrams; install it when missing and we are root, else say how.
 graphviz:
@@ -59,4 +84,4 @@ strip: venv
 	$(PY) notebooks/strip.py
 
 clean:
-	rm -rf $(VENV) .pytest_cache .ruff_cache build *.egg-info
+	rm -rf $(VENV) $(LOCK_VENV) .pytest_cache .ruff_cache build *.egg-info
