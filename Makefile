@@ -57,6 +57,7 @@ demo: venv
 
 test: venv
 	$(VENV)/bin/ruff check pipeline tests benchmarks
+	$(VENV)/bin/ruff format --check pipeline tests benchmarks
 	$(VENV)/bin/pytest -q --nbval-lax tests notebooks
 
 # Every fault scenario on the local cloud, 100 orders each, with the invariants report.
@@ -70,6 +71,7 @@ load: venv
 
 lint: venv
 	$(VENV)/bin/ruff check pipeline tests benchmarks
+	$(VENV)/bin/ruff format --check pipeline tests benchmarks
 	$(VENV)/bin/cfn-lint infra/template.yaml
 	$(VENV)/bin/checkov -d infra --quiet --compact --skip-download
 

@@ -62,9 +62,7 @@ def sized_run(minutes: float, seed: int = 0) -> dict[str, float]:
 
 def sharded_run(minutes: float, shards: int, seed: int = 0) -> dict[str, float]:
     """The sized run in ``shards`` parallel processes; wall time includes starting them."""
-    spec = RunSpec(
-        rate_per_min=10_000, duration_s=minutes * 60, seed=seed, shards=shards, **SIZED
-    )
+    spec = RunSpec(rate_per_min=10_000, duration_s=minutes * 60, seed=seed, shards=shards, **SIZED)
     started = time.perf_counter()
     summary = simulate(spec)
     wall = time.perf_counter() - started

@@ -82,9 +82,7 @@ class Lake:
         if since is None and until is None:
             return dataset
         fragments = list(dataset.get_fragments(filter=hours_between(since, until)))
-        return ds.FileSystemDataset(
-            fragments, self.schema, ds.ParquetFileFormat(), self.filesystem
-        )
+        return ds.FileSystemDataset(fragments, self.schema, ds.ParquetFileFormat(), self.filesystem)
 
     def files(self, since: datetime | None = None, until: datetime | None = None) -> list[str]:
         return sorted(self.dataset(since, until).files)

@@ -445,9 +445,7 @@ class Simulation:
         delay = self.invocations.take_or_wait(now)
         if delay > 0:  # over the invocations quota, EventBridge delays (it does not drop)
             stats.throttles["eventbridge:invocations (delayed)"] += 1
-            self._later(
-                delay, self._deliver, order, route, event_type, cause, attempt, age + delay
-            )
+            self._later(delay, self._deliver, order, route, event_type, cause, attempt, age + delay)
             return
         failed = None
         if not self.starts[workflow].try_take(now):
@@ -470,9 +468,7 @@ class Simulation:
             self.dlq.append((route, order, event_type, cause, now, 0))
             return
         stats.delivery_retries[route.rule_id] += 1
-        self._later(
-            delay, self._deliver, order, route, event_type, cause, attempt + 1, age + delay
-        )
+        self._later(delay, self._deliver, order, route, event_type, cause, attempt + 1, age + delay)
 
     def _remediation(self, every_s: float) -> Iterator[simpy.Event]:
         """The DLQ remediation function on its schedule: redrive to the same target a bounded

@@ -129,11 +129,7 @@ def combine_quota_use(shards: list[list[dict[str, Any]]]) -> list[dict[str, Any]
 def billable_units(stats: Stats) -> Counter[str]:
     """The run's units in the price table's terms (Firehose and S3 derived from the rows)."""
     units = Counter(
-        {
-            k: v
-            for k, v in stats.units.items()
-            if k not in ("firehose_records", "sfn_executions")
-        }
+        {k: v for k, v in stats.units.items() if k not in ("firehose_records", "sfn_executions")}
     )
     records = stats.units["firehose_records"]
     units["firehose_gb"] = records * FIREHOSE_RECORD_KB / 1024 / 1024
