@@ -24,7 +24,7 @@ from datetime import datetime
 from typing import Any
 
 from pipeline.asl import choice, errors, intrinsics, paths
-from pipeline.asl.errors import DefinitionError, TaskFailed
+from pipeline.asl.errors import TaskFailed
 from pipeline.asl.expressions import Evaluator, compact, expression_text, query_error
 from pipeline.asl.timestamps import parse_timestamp
 from pipeline.asl.variables import Variables
@@ -63,10 +63,8 @@ class JsonPathData:
 
     # -- paths and templates -------------------------------------------------------------
 
-    def read(self, path: str, data: Any, context: Any = None) -> Any:
-        return paths.read(
-            path, data, self.env.context if context is None else context, self.env.variables
-        )
+    def read(self, path: str, data: Any) -> Any:
+        return paths.read(path, data, self.env.context, self.env.variables)
 
     def template(self, template: Any, data: Any, context: dict[str, Any] | None = None) -> Any:
         variables, rng = self.env.variables, self.env.rng
@@ -302,14 +300,15 @@ class JsonataData:
             self._seconds("HeartbeatSeconds")
         return self._seconds("TimeoutSeconds") if "TimeoutSeconds" in self.state else None
 
-    def _seconds(self, key: str) -> int:
+    def _seconds(self, key: str, least: int = 1) -> int:
+        """A whole number of seconds, at least ``least`` (1 for timeouts, 0 for a Wait)."""
         value = self._field(self.state, key, None)
-        if isinstance(value, bool) or not isinstance(value, int | float) or value != int(value):
+        whole = not isinstance(value, bool) and isinstance(value, int | float)
+        if not whole or value != int(value) or value < least:
+            kind = "positive" if least > 0 else "non-negative"
             raise query_error(
-                f"The field '{key}' must be a positive integer, but was: {compact(value)}"
+                f"The field '{key}' must be a {kind} integer, but was: {compact(value)}"
             )
-        if value <= 0:
-            raise query_error(f"The field '{key}' must be a positive integer, but was: {value}")
         return int(value)
 
     def finish(self, result: Any) -> tuple[Any, Assigned]:
@@ -370,11 +369,7 @@ class JsonataData:
     def choose(self) -> tuple[str | None, Any, Assigned]:
         evaluator = self.evaluator
         for index, rule in enumerate(self.state["Choices"]):
-            prefix = f"Choices[{index}]/"
-            if "Condition" not in rule:
-                raise DefinitionError(
-                    f"{self.name}: a JSONata Choice rule needs a Condition ({prefix[:-1]})"
-                )
+            prefix = f"Choices[{index}]/"  # a rule without Condition: refused by check()
             if evaluator.typed(rule["Condition"], prefix + "Condition", "boolean") is True:
                 # the state's Assign and Output apply whichever rule matches; the rule's own
                 # win (AWS, "Choice workflow state")
@@ -388,18 +383,7 @@ class JsonataData:
 
     def wait_seconds(self) -> float:
         if "Seconds" in self.state:
-            seconds = self.evaluator.resolve(self.state["Seconds"], "Seconds")
-            if (
-                isinstance(seconds, bool)
-                or not isinstance(seconds, int | float)
-                or seconds != int(seconds)
-                or seconds < 0
-            ):
-                raise query_error(
-                    f"The field 'Seconds' must be a non-negative integer, but was: "
-                    f"{compact(seconds)}"
-                )
-            return float(seconds)
+            return float(self._seconds("Seconds", least=0))
         stamp = self.evaluator.resolve(self.state["Timestamp"], "Timestamp")
         when = parse_timestamp(stamp)
         if when is None:

@@ -23,6 +23,7 @@ from typing import Any
 
 from pipeline.asl import errors
 from pipeline.asl.errors import TaskFailed
+from pipeline.asl.intrinsics import HASH_ALGORITHMS
 from pipeline.asl.jsonata_library import Functions, JException, Jsonata, Utils
 
 OPEN, CLOSE = "{%", "%}"
@@ -229,25 +230,16 @@ def _range(start: Any = None, end: Any = None, step: Any = None) -> Any:
     return values[0] if len(values) == 1 else values  # a one-item sequence is its item
 
 
-_ALGORITHMS = {
-    "MD5": "md5",
-    "SHA-1": "sha1",
-    "SHA-256": "sha256",
-    "SHA-384": "sha384",
-    "SHA-512": "sha512",
-}
-
-
 def _hash(text: Any = None, algorithm: Any = None) -> Any:
     if algorithm is None:
         return None
     if not isinstance(text, str):
         raise query_error("$hash: the first argument must be a string")
-    if algorithm not in _ALGORITHMS:
+    if algorithm not in HASH_ALGORITHMS:
         raise query_error(
-            f"$hash: the algorithm must be one of {', '.join(_ALGORITHMS)}, not {algorithm!r}"
+            f"$hash: the algorithm must be one of {', '.join(HASH_ALGORITHMS)}, not {algorithm!r}"
         )
-    return hashlib.new(_ALGORITHMS[algorithm], text.encode()).hexdigest()
+    return hashlib.new(HASH_ALGORITHMS[algorithm], text.encode()).hexdigest()
 
 
 def _parse(text: Any = None) -> Any:

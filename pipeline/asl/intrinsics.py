@@ -223,17 +223,20 @@ def _unique(_rng: random.Random, array: list[Any]) -> list[Any]:
     return out
 
 
+# The algorithm names States.Hash and JSONata's $hash take, as hashlib names them.
+HASH_ALGORITHMS = {
+    "MD5": "md5",
+    "SHA-1": "sha1",
+    "SHA-256": "sha256",
+    "SHA-384": "sha384",
+    "SHA-512": "sha512",
+}
+
+
 def _hash(_rng: random.Random, value: str, algorithm: str) -> str:
-    names = {
-        "MD5": "md5",
-        "SHA-1": "sha1",
-        "SHA-256": "sha256",
-        "SHA-384": "sha384",
-        "SHA-512": "sha512",
-    }
-    if algorithm not in names:
+    if algorithm not in HASH_ALGORITHMS:
         raise _fail(f"States.Hash: unsupported algorithm {algorithm}")
-    return hashlib.new(names[algorithm], value.encode()).hexdigest()
+    return hashlib.new(HASH_ALGORITHMS[algorithm], value.encode()).hexdigest()
 
 
 def _merge(

@@ -32,10 +32,6 @@ class _Budget:
     def __init__(self) -> None:
         self.sizes: dict[tuple[int, str], int] = {}
 
-    @property
-    def total(self) -> int:
-        return sum(self.sizes.values())
-
 
 class Variables:
     """One scope of variables; lookups fall through to the enclosing scopes."""
@@ -57,13 +53,6 @@ class Variables:
                 return scope.values[name]
             scope = scope.parent
         raise UndefinedVariable(name)
-
-    def __contains__(self, name: object) -> bool:
-        try:
-            self.get(str(name))
-        except UndefinedVariable:
-            return False
-        return True
 
     def visible(self) -> dict[str, Any]:
         """Every variable this scope can read, inner scopes' values first."""
