@@ -110,14 +110,10 @@ def main(argv: list[str] | None = None) -> int:
     if args.command == "lake":
         return _lake(args)
     if args.command == "demo":
-        from pipeline.asl import DefinitionError
         from pipeline.demo import run_demo
-        from pipeline.template import Template
 
-        try:
-            template = Template.load().with_definition_files(dict(args.definition))
-        except (KeyError, ValueError, DefinitionError) as error:
-            print(f"error: {error}", file=sys.stderr)
+        template = _template_with(args.definition)
+        if template is None:
             return 2
         report = run_demo(
             args.orders,
@@ -167,15 +163,10 @@ def _chaos(args: argparse.Namespace) -> int:
 def _simulate(args: argparse.Namespace) -> int:
     import json
 
-    from pipeline.asl import DefinitionError
     from pipeline.sim.run import RunSpec, simulate
     from pipeline.sim.summary import render
-    from pipeline.template import Template
 
-    try:  # a bad file or definition is refused before the run starts
-        Template.load().with_definition_files(dict(args.definition))
-    except (KeyError, ValueError, DefinitionError) as error:
-        print(f"error: {error}", file=sys.stderr)
+    if _template_with(args.definition) is None:  # refused before the run starts
         return 2
 
     spec = RunSpec(
@@ -219,6 +210,19 @@ def _definition_option(command: argparse.ArgumentParser) -> None:
         help="run this ASL file (JSONPath or JSONata) as the template's state machine MACHINE, "
         "e.g. PaymentStateMachine=my-payment.asl.json; repeatable",
     )
+
+
+def _template_with(definitions: list[tuple[str, str]]):
+    """The template with ``--definition`` files in place, or None after saying why a file or
+    definition is refused."""
+    from pipeline.asl import DefinitionError
+    from pipeline.template import Template
+
+    try:
+        return Template.load().with_definition_files(dict(definitions))
+    except (KeyError, ValueError, DefinitionError) as error:
+        print(f"error: {error}", file=sys.stderr)
+        return None
 
 
 def _definition(text: str) -> tuple[str, str]:
