@@ -6,7 +6,7 @@ STAMP := $(VENV)/.installed
 # Exact versions (with hashes) of everything the dev environment needs; `make lock` refreshes it.
 LOCK := requirements-lock.txt
 
-.PHONY: demo test chaos load lint infra-lint bench lab strip clean graphviz venv lock
+.PHONY: demo test check chaos load lint infra-lint bench lab strip clean graphviz venv lock
 
 $(PY):
 	python3 -m venv $(VENV)
@@ -55,10 +55,22 @@ graphviz:
 demo: venv
 	$(PY) -m pipeline demo --orders 1000
 
+# Lint, types, the import contract, then every test (unit and system tiers) and the notebooks.
 test: venv
 	$(VENV)/bin/ruff check pipeline tests benchmarks
 	$(VENV)/bin/ruff format --check pipeline tests benchmarks
+	$(VENV)/bin/mypy
+	$(VENV)/bin/lint-imports
 	$(VENV)/bin/pytest -q --nbval-lax tests notebooks
+
+# The quick gate (under a minute): lint, types, the import contract and the unit tier only
+# (tests/conftest.py marks every test not marked `system` as `unit`).
+check: venv
+	$(VENV)/bin/ruff check pipeline tests benchmarks
+	$(VENV)/bin/ruff format --check pipeline tests benchmarks
+	$(VENV)/bin/mypy
+	$(VENV)/bin/lint-imports
+	$(VENV)/bin/pytest -q -m unit tests
 
 # Every fault scenario on the local cloud, 100 orders each, with the invariants report.
 chaos: venv
@@ -72,6 +84,8 @@ load: venv
 lint: venv
 	$(VENV)/bin/ruff check pipeline tests benchmarks
 	$(VENV)/bin/ruff format --check pipeline tests benchmarks
+	$(VENV)/bin/mypy
+	$(VENV)/bin/lint-imports
 	$(VENV)/bin/cfn-lint infra/template.yaml
 	$(VENV)/bin/checkov -d infra --quiet --compact --skip-download
 

@@ -32,6 +32,10 @@ def main() -> None:
 
     for name, run, repeats in core.BENCHMARKS:
         measure(name, run, repeats)
+    core.demo_by_transport()  # the demo in-process against over HTTP
+    from benchmarks import transport
+
+    transport.report()  # one DynamoDB call in process and over HTTP
     from benchmarks import asl
 
     asl.report()  # the same 10-state machine in JSONPath and in JSONata (a few seconds)

@@ -16,6 +16,7 @@ import statistics
 import sys
 import time
 from pathlib import Path
+from typing import Any
 
 from pipeline.analytics.athena import LocalAthena
 from pipeline.analytics.lake import Lake
@@ -23,7 +24,7 @@ from pipeline.sim.run import RunSpec, simulate
 
 DATA = Path(__file__).resolve().parent.parent / ".bench"
 EVENTS_PER_ORDER = 7.8  # default faults, full sagas (measured: events / orders)
-SIZED = dict(  # as in benchmarks.simulator: the quotas raised so sagas run in full
+SIZED: dict[str, Any] = dict(  # as in benchmarks.simulator: the quotas raised so sagas run in full
     reserved_concurrency=0,
     account_concurrency=5_000,
     quotas={"sfn_start_execution": (1_500.0, 5_000.0)},

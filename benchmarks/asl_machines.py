@@ -24,6 +24,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from pipeline.asl import TaskFailed
+from pipeline.domain import bus
 
 PAYMENT = "arn:aws:lambda:us-east-1:123456789012:function:bench-payment"
 EVENTS = "arn:aws:lambda:us-east-1:123456789012:function:bench-events"
@@ -473,7 +474,7 @@ def event(
         "version": "0",
         "id": f"bus-{order_id}-{detail_type}",
         "detail-type": detail_type,
-        "source": "order-pipeline",
+        "source": bus.SOURCE,
         "account": "123456789012",
         "time": "2026-01-01T00:00:00Z",
         "region": "us-east-1",

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import contextlib
 import io
+import statistics
 import threading
 import time
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 from decimal import Decimal
 from typing import Any
 
@@ -20,15 +21,18 @@ from pipeline.adapters.order_views import OrderViews
 from pipeline.demo import run_demo
 from pipeline.domain import events as ev
 from pipeline.domain.factory import Cause, EventFactory
+from pipeline.domain.invariants import check
 from pipeline.domain.order import Order, fold
 from pipeline.handlers import order_api
 from pipeline.local.apigw import proxy_event
-from pipeline.local.endpoint import LocalEndpoint
+from pipeline.local.endpoint import LocalEndpoint, Transport
 from pipeline.local.lambda_context import LambdaContext
+from pipeline.local.observed import facts
 from pipeline.local.provision import provision
+from pipeline.seeds import EPOCH
 from pipeline.template import Template
 
-T0 = datetime(2026, 1, 1, tzinfo=UTC)
+T0 = EPOCH
 
 
 def _history(orders: int) -> list[ev.Event]:
@@ -37,7 +41,7 @@ def _history(orders: int) -> list[ev.Event]:
     tick = iter(range(10**9))
     factory = EventFactory(clock=lambda: T0 + timedelta(seconds=next(tick)), ids=lambda: "e")
     amount = Decimal("10.00")
-    steps = [
+    steps: list[tuple[type[ev.Event], dict[str, Any]]] = [
         (
             ev.OrderPlaced,
             {
@@ -164,6 +168,27 @@ def end_to_end(orders: int = END_TO_END_ORDERS, scenario: str = "default") -> in
         f"client, {1 - inside_moto - client:.0%} in our runtime and handlers"
     )
     return orders
+
+
+def demo_by_transport(orders: int = END_TO_END_ORDERS, repeats: int = 3, seed: int = 1) -> dict:
+    """The demo's orders per minute (once deployed) on each transport of the local cloud,
+    in-process and HTTP, alternating, same seed; medians and their ratio. Every invariant
+    must hold on both."""
+    rates: dict[Transport, list[float]] = {"inprocess": [], "http": []}
+    for _ in range(repeats):
+        for transport in rates:
+            report = run_demo(orders=orders, seed=seed, transport=transport)
+            failed = [name for name, why in check(facts(report)).items() if why]
+            assert not failed, f"{transport}: {failed}"
+            rates[transport].append(60 * report.orders / report.wall_s)
+    medians = {transport: statistics.median(values) for transport, values in rates.items()}
+    ratio = medians["inprocess"] / medians["http"]
+    print(
+        f"    demo, {orders} orders, seed {seed} (median of {repeats}, alternating): "
+        f"in-process {medians['inprocess']:,.0f} orders/min, HTTP {medians['http']:,.0f} "
+        f"orders/min: {ratio:.2f}x; every invariant held on both"
+    )
+    return {"orders_per_min": medians, "ratio": ratio, "runs": rates}
 
 
 BENCHMARKS = [

@@ -14,6 +14,7 @@ import resource
 import subprocess
 import sys
 import time
+from typing import Any
 
 import simpy
 
@@ -22,7 +23,7 @@ from pipeline.sim.run import RunSpec, build, simulate
 # The template's pipeline cannot sustain 10,000 orders/min (its reserved concurrency of 50 and
 # the Standard StartExecution refill of 300/s bind first: see the quota report). The sized run
 # raises them as an architect would request, so the benchmark simulates full sagas.
-SIZED = dict(
+SIZED: dict[str, Any] = dict(
     reserved_concurrency=0,
     account_concurrency=5_000,
     quotas={"sfn_start_execution": (1_500.0, 5_000.0)},

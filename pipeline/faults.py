@@ -6,8 +6,8 @@ function's environment (``FAKE_GATEWAY_ERROR_RATE``, ..., and ``AWS_MAX_ATTEMPTS
 botocore reads itself): the local runtime puts :meth:`Faults.to_environment` into the
 handlers' environment, and the handlers read it back with :meth:`Faults.from_environment`,
 so a misspelt knob or a value that is not a number fails here, in one place, naming the
-valid knobs, instead of silently becoming 0. The named scenarios are in
-:mod:`pipeline.local.faults`.
+valid knobs, instead of silently becoming 0. :data:`SCENARIOS` names sets of faults, run
+knob for knob by the local runtime and the simulator; :func:`scenario` seeds one for a run.
 
 This module sits below the handlers, the local runtime and the simulator, and imports none
 of them.
@@ -172,14 +172,23 @@ def _checked(f: dataclasses.Field[Any], value: Any, given: Any = None) -> Any:
     if isinstance(value, bool) or not isinstance(value, int | float):
         raise ValueError(f"{shown}: not a number")
     if kind in (RATE, SECONDS):
-        value = float(value)
-        if not math.isfinite(value):
-            raise ValueError(f"{shown}: not a finite number")
-        if kind == RATE and not 0.0 <= value <= 1.0:
-            raise ValueError(f"{shown}: a rate is between 0 and 1")
-        if kind == SECONDS and value < 0:
-            raise ValueError(f"{shown}: seconds cannot be negative")
-        return value
+        return _checked_real(kind, float(value), shown)
+    return _checked_whole(kind, value, shown)
+
+
+def _checked_real(kind: str, value: float, shown: str) -> float:
+    """A rate or a number of seconds, checked (``shown`` is the knob as written)."""
+    if not math.isfinite(value):
+        raise ValueError(f"{shown}: not a finite number")
+    if kind == RATE and not 0.0 <= value <= 1.0:
+        raise ValueError(f"{shown}: a rate is between 0 and 1")
+    if kind == SECONDS and value < 0:
+        raise ValueError(f"{shown}: seconds cannot be negative")
+    return value
+
+
+def _checked_whole(kind: str, value: int | float, shown: str) -> int:
+    """A count or a number of attempts, checked (``shown`` is the knob as written)."""
     if isinstance(value, float):
         if not value.is_integer():
             raise ValueError(f"{shown}: not a whole number")
@@ -189,3 +198,42 @@ def _checked(f: dataclasses.Field[Any], value: Any, given: Any = None) -> Any:
     if kind == ATTEMPTS and value < 1:
         raise ValueError(f"{shown}: at least 1 attempt")
     return value
+
+
+SCENARIOS: dict[str, Faults] = {
+    "none": Faults(),
+    "default": Faults(
+        gateway_decline_rate=0.05,
+        gateway_error_rate=0.05,
+        carrier_failure_rate=0.1,
+        start_throttle_rate=0.02,
+        lambda_throttle_rate=0.02,
+        duplicate_delivery_rate=0.05,
+        task_timeout_rate=0.02,
+        dynamodb_throttle_rate=0.02,
+    ),
+    "declines": Faults(gateway_decline_rate=0.3),
+    "payment-outage": Faults(gateway_error_rate=0.6),
+    "carrier-outage": Faults(carrier_failure_rate=1.0),
+    # The carrier is down for the first 40 s of pipeline time: label retries (2 s doubling,
+    # full jitter, 5 attempts: at most 62 s) outlast it for some orders; the rest compensate.
+    "carrier-outage-window": Faults(carrier_outage_s=40),
+    "throttling": Faults(start_throttle_rate=0.3, lambda_throttle_rate=0.2),
+    # EventBridge delivers half the events twice, and Firehose stores a fifth of the audit
+    # records twice (a retried batch): the lake holds copies the analytics must not count.
+    "duplicates": Faults(duplicate_delivery_rate=0.5, firehose_duplicate_rate=0.2),
+    "timeouts": Faults(task_timeout_rate=0.25),
+    # boto3 retries a throttled call itself (10 attempts for DynamoDB); with 2 attempts most
+    # throttles reach the adapters, whose transient errors the state machines retry.
+    "dynamodb-throttling": Faults(dynamodb_throttle_rate=0.2, aws_max_attempts=2),
+    # EventBridge mostly cannot start targets: many events exhaust their retry policy, land in
+    # the DLQs, and the remediation Lambda redrives them on its schedule.
+    "target-outage": Faults(start_throttle_rate=0.9),
+}
+
+
+def scenario(name: str, seed: int) -> Faults:
+    """The faults of a named scenario, with every seeded component seeded from ``seed``."""
+    if name not in SCENARIOS:
+        raise ValueError(f"unknown scenario {name!r}; choose from {sorted(SCENARIOS)}")
+    return SCENARIOS[name].seeded(seed)

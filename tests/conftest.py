@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import functools
 import os
+from pathlib import Path
 from typing import Any
 
 import boto3
+import botocore.session
 import pytest
 
 # Credentials and region for moto; set before any client exists. Tracing off in tests.
@@ -31,6 +34,37 @@ from pipeline.local.lambda_context import LambdaContext
 from pipeline.local.provision import Stack, provision
 from pipeline.template import Template
 
+# One loader of botocore's service models for every session the tests make (a fixture's, a
+# handler's, the local endpoint's): each new session would parse the models' JSON again,
+# most of the cost of provisioning a stack. The models are read-only, as within one session.
+botocore.session.create_loader = functools.cache(botocore.session.create_loader)
+
+SYSTEM_MODULE = "pytestmark = pytest.mark.system"
+
+
+def pytest_ignore_collect(collection_path: Path, config: pytest.Config) -> bool | None:
+    """`-m unit` skips importing a module marked `system` as a whole (every test of it would
+    be deselected anyway): the unit tier starts seconds sooner."""
+    if config.option.markexpr.strip() != "unit" or not collection_path.name.startswith("test_"):
+        return None
+    if collection_path.suffix != ".py" or not collection_path.is_file():
+        return None
+    lines = collection_path.read_text().splitlines()
+    return True if any(line.startswith(SYSTEM_MODULE) for line in lines) else None
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Two tiers. A test is `system` when its module says so (``pytestmark =
+    pytest.mark.system``: it deploys or serves a local stack, runs the demo or chaos, starts a
+    subprocess or runs a long simulation) or it is a notebook cell (nbval); every other test is
+    `unit` (in-process, moto in memory), the tier `make check` runs."""
+    tests = Path(__file__).resolve().parent
+    for item in items:
+        if item.get_closest_marker("system") is None and tests not in item.path.parents:
+            item.add_marker(pytest.mark.system)  # a notebook run by nbval
+        if item.get_closest_marker("system") is None:
+            item.add_marker(pytest.mark.unit)
+
 
 @pytest.fixture(scope="session")
 def template() -> Template:
@@ -44,10 +78,34 @@ def aws():
         yield boto3.Session(region_name="us-east-1")
 
 
+class _OneClientPerService:
+    """A session that makes each service's client once: provisioning asks for one per
+    resource, and making a client costs more than creating the resource in moto. moto
+    answers a client in whichever test's mock is on, so one set serves every test."""
+
+    def __init__(self, session: boto3.Session) -> None:
+        self._session = session
+        self._clients: dict[tuple[str, Any], Any] = {}
+
+    def client(self, service: str, **kwargs: Any) -> Any:
+        key = (service, tuple(sorted(kwargs.items())))
+        if key not in self._clients:
+            self._clients[key] = self._session.client(service, **kwargs)
+        return self._clients[key]
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._session, name)
+
+
+@pytest.fixture(scope="session")
+def provisioning() -> _OneClientPerService:
+    return _OneClientPerService(boto3.Session(region_name="us-east-1"))
+
+
 @pytest.fixture
-def stack(aws, template) -> Stack:
-    """The template's tables, buckets, queues, topics and bus, created in moto."""
-    return provision(template, aws)
+def stack(aws, template, provisioning) -> Stack:
+    """The template's tables, buckets, queues, topics and bus, created in this test's moto."""
+    return provision(template, provisioning)
 
 
 @pytest.fixture

@@ -116,6 +116,7 @@ def test_executions_interleave_on_the_scheduler_and_end_as_alone():
     assert [e["type"] for e in done[30].history] == [e["type"] for e in alone.history]
 
 
+@pytest.mark.system  # a local endpoint (moto server)
 def test_sdk_retry_backoff_waits_on_the_runtime_clock():
     clock = RuntimeClock(None)
     with LocalEndpoint() as endpoint:

@@ -8,11 +8,14 @@ import re
 import signal
 import subprocess
 import sys
-import time
+
+import pytest
 
 from pipeline.cli import main
 from pipeline.demo import run_demo
 from pipeline.domain.order import TERMINAL
+
+pytestmark = pytest.mark.system  # each test runs the demo on a freshly deployed local stack
 
 
 def test_demo_orders_all_end_terminal_with_money_and_stock_conserved():
@@ -123,18 +126,27 @@ def test_ctrl_c_stops_cleanly_lists_what_was_in_flight_and_leaves_nothing_half_w
     """SIGINT mid-run: exit 130, the in-flight work and unfinished orders listed, the lake
     holds exactly the stored events (no partial Parquet object), stock is conserved (every
     reservation is one transaction) and the finished orders' money reconciles."""
-    command = [sys.executable, "-m", "pipeline", "demo", "--orders", "400", "--seed", "3"]
+    # --verbose: the handlers' output (EMF metrics, flushed every 100 values) reaches stdout,
+    # so their first line after the API is up says orders are flowing; no wall-clock wait.
+    demo = ["demo", "--verbose", "--orders", "400", "--seed", "3"]
+    command = [sys.executable, "-m", "pipeline", *demo]
+    environment = {**os.environ, "PYTHONUNBUFFERED": "1"}  # each line as it is printed
     with subprocess.Popen(
-        command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
+        command,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        env=environment,
     ) as process:
         assert process.stdout is not None
-        lines = []
-        for line in process.stdout:  # wait until orders are flowing through the API
+        lines: list[str] = []
+        serving = False
+        for line in process.stdout:  # until a handler speaks after the API is up
             lines.append(line)
-            if line.startswith("Order API on"):
+            if serving:
                 break
-        time.sleep(4)
-        process.send_signal(signal.SIGINT)
+            serving = line.startswith("Order API on")
+        process.send_signal(signal.SIGINT)  # not sent if the run already ended (then 0 != 130)
         output = "".join(lines) + process.stdout.read()
         assert process.wait(timeout=120) == 130, output[-3000:]
     assert "Interrupted (Ctrl-C)" in output
@@ -156,10 +168,23 @@ def test_a_carrier_outage_window_is_ridden_out_by_some_orders_and_compensated_by
 
 def test_handlers_imported_before_their_environment_get_a_metrics_namespace(template):
     """Imported before the environment was set, a handler's Metrics had no namespace, and
-    every hundredth value of a metric failed its invocation (found by the load test)."""
-    from pipeline.demo import _reset_wiring
+    every hundredth value of a metric failed its invocation (found by the load test). The
+    local runtime gives each function what its own environment says."""
     from pipeline.handlers import payment
+    from pipeline.local.functions import LocalFunctions
 
+    env = {
+        "POWERTOOLS_METRICS_NAMESPACE": "FromItsEnvironment",
+        "EVENTS_TABLE": "events",
+        "ALERTS_TOPIC_ARN": "arn:aws:sns:us-east-1:123456789012:alerts",
+        "AWS_DEFAULT_REGION": "us-east-1",
+    }
     payment.metrics.namespace = None
-    _reset_wiring(template)
-    assert payment.metrics.namespace == os.environ["POWERTOOLS_METRICS_NAMESPACE"]
+    functions = LocalFunctions(template, {"PaymentFunction": env})
+    try:
+        deps = functions.deps("PaymentFunction")
+        assert payment.metrics.namespace == "FromItsEnvironment"
+        assert deps.store.table == "events"  # built from its environment, not os.environ
+        assert "EVENTS_TABLE" not in os.environ
+    finally:
+        functions.close()

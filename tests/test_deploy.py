@@ -11,13 +11,15 @@ import copy
 import boto3
 import pytest
 
-from pipeline.deploy import stack as flow
+from pipeline.deploy import flow
 from pipeline.deploy import target as targets
 from pipeline.deploy.changes import Plan
 from pipeline.deploy.sam import translate
-from pipeline.local.deploy import LOCAL_KEY
+from pipeline.local.deploy import LOCAL_KEY, local_target
 from pipeline.local.endpoint import LocalEndpoint
 from pipeline.template import Template
+
+pytestmark = pytest.mark.system  # deploys to a local endpoint
 
 # Shaped like real credentials (AWS's documented example pair), so a leak would show.
 ACCESS_KEY = "AKIAIOSFODNN7EXAMPLE"
@@ -36,7 +38,7 @@ def target(endpoint):
     session = boto3.Session(
         region_name="us-east-1", aws_access_key_id=ACCESS_KEY, aws_secret_access_key=SECRET_KEY
     )
-    return targets.Target(session, endpoint.url, _account=targets.LOCAL_ACCOUNT)
+    return local_target(endpoint.url, session=session)
 
 
 def changed_template(template: Template) -> Template:

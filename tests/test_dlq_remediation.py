@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 
 import pytest
 from botocore.exceptions import ClientError
 
 from pipeline.adapters.alerts import Alerts
+from pipeline.domain.bus import SOURCE
+from pipeline.domain.remediation import RemediationPolicy
 from pipeline.handlers import dlq_remediation
 from pipeline.handlers.dlq_remediation import RemediationDeps, remediate
 
@@ -32,7 +35,7 @@ def env(aws, stack):
         alerts=Alerts(aws.client("sns"), stack.ref("AlertsTopic")),
         dlq_urls=[stack.ref("PaymentTargetDLQ"), stack.ref("StreamProcessorDLQ")],
         parked_url=stack.ref("RemediationParkedQueue"),
-        max_attempts=3,
+        policy=RemediationPolicy(max_attempts=3),
     )
     return deps, machine["stateMachineArn"], alerts_url
 
@@ -41,7 +44,7 @@ def event_body(event_id="evt-1", order_id="order-1") -> str:
     return json.dumps(
         {
             "id": f"eb-{event_id}",
-            "source": "order-pipeline",
+            "source": SOURCE,
             "detail-type": "OrderPlaced",
             "detail": {"event_id": event_id, "order_id": order_id, "correlation_id": "c"},
         }
@@ -108,7 +111,7 @@ class Throttled:
 def test_failed_redrives_are_counted_on_the_message_then_parked_and_alerted(env):
     deps, machine, alerts = env
     deps.sfn = Throttled()
-    deps.requeue_delay_s = 0  # production backs off 30 s, 60 s, 120 s...
+    deps.policy = dataclasses.replace(deps.policy, requeue_delay_s=0)  # production: 30 s, 60 s...
     dead_letter(deps, machine)
     summary = remediate(deps)  # with no delay the requeued message comes straight back
     assert (summary.received, summary.requeued, summary.parked, summary.alerted) == (4, 3, 1, 1)

@@ -6,6 +6,7 @@ import json
 
 import pytest
 
+from pipeline.domain import bus
 from pipeline.local.event_delivery import Delivery, DeliveryFailed, routes
 
 PREFIX = "arn:aws:states:us-east-1:123456789012:stateMachine:orders-"
@@ -37,7 +38,7 @@ def publish(aws, stack, detail_type: str) -> None:
     aws.client("events").put_events(
         Entries=[
             {
-                "Source": "order-pipeline",
+                "Source": bus.SOURCE,
                 "DetailType": detail_type,
                 "EventBusName": stack.ref("OrderEventBus"),
                 "Detail": json.dumps({"order_id": "o-1", "event_id": f"e-{detail_type}"}),

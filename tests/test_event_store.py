@@ -107,6 +107,7 @@ def _race(store_factory, order: Order, writers: int, tag: str) -> list[str]:
     return outcomes
 
 
+@pytest.mark.system  # threads against a local endpoint
 def test_concurrent_appends_over_http_exactly_one_wins_each_round(template):
     """Real threads over real HTTP: each round, 8 writers race for the same next sequence."""
     writers, rounds = 8, 10

@@ -14,10 +14,9 @@ import pytest
 
 from pipeline import chaos
 from pipeline.demo import run_demo
-from pipeline.faults import Faults
+from pipeline.faults import SCENARIOS, Faults, scenario
 from pipeline.handlers.payment import gateway_from_env
 from pipeline.handlers.shipping import carrier_availability
-from pipeline.local.faults import SCENARIOS, scenario
 from pipeline.seeds import stream_seed
 from pipeline.sim.failures import FailureModel
 

@@ -12,6 +12,8 @@ from factories import put_stock, wire_order_api
 from pipeline.handlers import order_api
 from pipeline.local.http_api import LocalApi, routes
 
+pytestmark = pytest.mark.system  # the order API served over HTTP
+
 
 @pytest.fixture
 def api(aws, stack, template):

@@ -13,6 +13,8 @@ from openapi_spec_validator import validate
 
 from pipeline.template import INFRA_DIR, Template
 
+pytestmark = pytest.mark.system  # runs checkov and cfn-lint
+
 BIN = Path(sys.executable).parent
 RULE = "AWS::Events::Rule"
 FUNCTION = "AWS::Serverless::Function"

@@ -20,6 +20,8 @@ from pipeline.local.endpoint import LocalEndpoint
 from pipeline.local.lambda_context import LambdaContext
 from pipeline.local.provision import provision
 
+pytestmark = pytest.mark.system  # many threads against a local endpoint
+
 
 @pytest.fixture(scope="module")
 def endpoint():

@@ -11,6 +11,8 @@ from pipeline.local.deploy import RUNTIME_PROVIDED, deploy
 from pipeline.local.endpoint import LocalEndpoint
 from pipeline.local.event_delivery import deployed_routes
 
+pytestmark = pytest.mark.system  # deploys the stack to a local endpoint
+
 
 @pytest.fixture(scope="module")
 def deployed(template):

@@ -15,6 +15,8 @@ from pipeline.local.endpoint import LocalEndpoint
 from pipeline.local.provision import provision
 from pipeline.local.stream_mapping import MappingConfig, StreamMapping
 
+pytestmark = pytest.mark.system  # a local endpoint (moto server)
+
 
 class Clients:
     """boto3 clients bound to the loopback endpoint (moto's in-process mock lacks Streams)."""

@@ -13,6 +13,7 @@ from stream_records import stream_records
 from pipeline.adapters.event_store import EventStore
 from pipeline.adapters.order_views import OrderViews
 from pipeline.domain import events as ev
+from pipeline.domain.bus import SOURCE
 from pipeline.handlers import stream_processor
 
 STEPS = [
@@ -31,9 +32,7 @@ def bus_tap(aws, stack):
         "QueueArn"
     ]
     bus = stack.ref("OrderEventBus")
-    events.put_rule(
-        Name="tap", EventBusName=bus, EventPattern=json.dumps({"source": ["order-pipeline"]})
-    )
+    events.put_rule(Name="tap", EventBusName=bus, EventPattern=json.dumps({"source": [SOURCE]}))
     events.put_targets(Rule="tap", EventBusName=bus, Targets=[{"Id": "q", "Arn": arn}])
 
     def received() -> list[dict]:
@@ -79,7 +78,7 @@ def test_every_event_is_projected_and_published(aws, stack, setup, bus_tap, lamb
         "PaymentCaptured",
         "InventoryReserved",
     ]
-    assert published[0]["source"] == "order-pipeline"
+    assert published[0]["source"] == SOURCE
     assert ev.parse_event(published[0]["detail"]) == store.load("order-1")[0]
 
 

@@ -16,6 +16,8 @@ from pipeline.handlers.http import error_response
 from pipeline.local.endpoint import LocalEndpoint
 from pipeline.local.provision import provision
 
+pytestmark = pytest.mark.system  # a local endpoint (moto server)
+
 
 @pytest.fixture(scope="module")
 def local(template):

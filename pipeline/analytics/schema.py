@@ -7,6 +7,7 @@ writes with this schema, so both produce the same files.
 from __future__ import annotations
 
 import re
+from datetime import datetime
 from typing import Any
 
 import pyarrow as pa
@@ -83,3 +84,13 @@ def lake_schema(template: Template) -> pa.Schema:
 
 def partition_keys(template: Template) -> list[str]:
     return [k["Name"] for k in glue_table(template)["PartitionKeys"]]
+
+
+_PLACEHOLDER = re.compile(r"!\{timestamp:([A-Za-z]+)\}")
+_JAVA_TO_STRFTIME = {"yyyy": "%Y", "MM": "%m", "dd": "%d", "HH": "%H", "mm": "%M", "ss": "%S"}
+
+
+def object_prefix(prefix: str, moment: datetime) -> str:
+    """A Firehose ``Prefix`` with its ``!{timestamp:...}`` placeholders filled for ``moment``
+    (where a delivery of that moment lands in the lake)."""
+    return _PLACEHOLDER.sub(lambda m: moment.strftime(_JAVA_TO_STRFTIME[m.group(1)]), prefix)

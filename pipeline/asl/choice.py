@@ -98,8 +98,13 @@ def _test(key: str, operand: Any, value: Any, variable: str, sources: tuple[Any,
     if key == "StringMatches":
         return isinstance(value, str) and _matches_glob(value, operand)
     if key.endswith("Path"):
-        operand = read(operand, *sources)
-        key = key[:-4]
+        return _compare(key[:-4], value, read(operand, *sources))
+    return _compare(key, value, operand)
+
+
+def _compare(key: str, value: Any, operand: Any) -> bool:
+    """A comparison (``NumericLessThan``, ``TimestampEquals``...): false if either side is
+    not of its kind."""
     for kind, test in _KINDS.items():
         if key.startswith(kind) and key[len(kind) :] in _COMPARE:
             if not test(value) or not test(operand):

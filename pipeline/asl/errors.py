@@ -23,6 +23,8 @@ PAYLOAD_LIMIT_BYTES = 256 * 1024  # Step Functions quota: input or output of a s
 class TaskFailed(Exception):
     """Raised by a task (or by the interpreter) to fail a state with an ASL error and cause."""
 
+    located = False  # True once the cause names the state it failed in (interpreter._located)
+
     def __init__(self, error: str, cause: str = "") -> None:
         # args are the constructor's, so a copy (pickling, SimPy re-raising) is the same error
         super().__init__(error, cause)

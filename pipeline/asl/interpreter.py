@@ -336,7 +336,7 @@ def _located(failure: TaskFailed, name: str, entered_id: int) -> TaskFailed:
         f"An error occurred while executing the state '{name}' "
         f"(entered at the event id #{entered_id}). {failure.cause}",
     )
-    located.located = True  # type: ignore[attr-defined]
+    located.located = True
     return located
 
 

@@ -71,19 +71,7 @@ class _Parser:
         if rest.startswith("'"):
             return ("literal", self.string())
         if rest.startswith("$"):
-            end = self.pos
-            depth = 0
-            while end < len(self.text):
-                char = self.text[end]
-                if char == "[":
-                    depth += 1
-                elif char == "]":
-                    depth -= 1
-                elif char in ",)" and depth == 0:
-                    break
-                end += 1
-            path, self.pos = self.text[self.pos : end].strip(), end
-            return ("path", path)
+            return ("path", self.path())
         if rest.startswith("States."):
             return ("call", self.call())
         for word, value in (("true", True), ("false", False), ("null", None)):
@@ -96,6 +84,22 @@ class _Parser:
             text = number.group()
             return ("literal", float(text) if any(c in text for c in ".eE") else int(text))
         raise _fail(f"cannot read an argument at {rest!r}")
+
+    def path(self) -> str:
+        """A path argument: up to the ``,`` or ``)`` (outside brackets) that ends it."""
+        end = self.pos
+        depth = 0
+        while end < len(self.text):
+            char = self.text[end]
+            if char == "[":
+                depth += 1
+            elif char == "]":
+                depth -= 1
+            elif char in ",)" and depth == 0:
+                break
+            end += 1
+        path, self.pos = self.text[self.pos : end].strip(), end
+        return path
 
     def string(self) -> str:
         self.pos += 1

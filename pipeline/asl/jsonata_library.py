@@ -11,10 +11,10 @@ import sys
 
 _limit = sys.getrecursionlimit()
 # jsonata-python ships no type information
-from jsonata import Jsonata  # type: ignore[import-untyped]  # noqa: E402
-from jsonata.functions import Functions  # type: ignore[import-untyped]  # noqa: E402
-from jsonata.jexception import JException  # type: ignore[import-untyped]  # noqa: E402
-from jsonata.utils import Utils  # type: ignore[import-untyped]  # noqa: E402
+from jsonata import Jsonata  # noqa: E402
+from jsonata.functions import Functions  # noqa: E402
+from jsonata.jexception import JException  # noqa: E402
+from jsonata.utils import Utils  # noqa: E402
 
 sys.setrecursionlimit(_limit)
 

@@ -88,38 +88,44 @@ def parse_path(path: str) -> tuple[str, list[Any]]:
 
 @functools.lru_cache(maxsize=4096)
 def _parse_cached(path: str) -> tuple[str, tuple[Any, ...]]:
-    variable = _VARIABLE.match(path)
-    if path.startswith("$$"):
-        root, rest = "$$", path[2:]
-    elif variable is not None:
-        root, rest = variable.group(), path[variable.end() :]
-    elif path.startswith("$"):
-        root, rest = "$", path[1:]
-    else:
-        raise TaskFailed(errors.RUNTIME, f"invalid path {path!r}: must start with $")
+    root, rest = _split_root(path)
     steps: list[Any] = []
     position = 0
     while position < len(rest):
         match = _TOKEN.match(rest, position)
         if match is None:
             raise TaskFailed(errors.RUNTIME, f"invalid path {path!r} at {rest[position:]!r}")
-        if match.group("index") is not None:
-            steps.append(int(match.group("index")))
-        elif match.group("name") is not None:
-            steps.append(match.group("name"))
-        elif match.group("quoted") is not None:
-            steps.append(match.group("quoted"))
-        elif match.group("dquoted") is not None:
-            steps.append(match.group("dquoted"))
-        elif match.group("slice") is not None:
-            bounds = [b.strip() for b in match.group("slice").split(":")]
-            steps.append(Slice(*(int(b) if b else None for b in [*bounds, ""][:3])))
-        elif match.group("filter") is not None:
-            steps.append(_parse_filter(path, match.group("filter")))
-        else:
-            steps.append(WILDCARD)
+        steps.append(_step(path, match))
         position = match.end()
     return root, tuple(steps)
+
+
+def _split_root(path: str) -> tuple[str, str]:
+    """A path's root (``$$``, ``$name`` or ``$``) and the rest of it."""
+    if path.startswith("$$"):
+        return "$$", path[2:]
+    variable = _VARIABLE.match(path)
+    if variable is not None:
+        return variable.group(), path[variable.end() :]
+    if path.startswith("$"):
+        return "$", path[1:]
+    raise TaskFailed(errors.RUNTIME, f"invalid path {path!r}: must start with $")
+
+
+def _step(path: str, match: re.Match[str]) -> Any:
+    """One step of a path, as ``_TOKEN`` matched it: a name, an index, a slice, a filter or
+    the wildcard."""
+    if match.group("index") is not None:
+        return int(match.group("index"))
+    for group in ("name", "quoted", "dquoted"):
+        if match.group(group) is not None:
+            return match.group(group)
+    if match.group("slice") is not None:
+        bounds = [b.strip() for b in match.group("slice").split(":")]
+        return Slice(*(int(b) if b else None for b in [*bounds, ""][:3]))
+    if match.group("filter") is not None:
+        return _parse_filter(path, match.group("filter"))
+    return WILDCARD
 
 
 def _parse_filter(path: str, text: str) -> Filter:
@@ -171,28 +177,26 @@ def read(path: str, data: Any, context: Any = None, variables: Variables | None 
             raise _missing(path, steps, missing)
         return value
     for step in steps:
-        nxt: list[Any] = []
-        for value in values:
-            if step is WILDCARD:
-                if isinstance(value, list):
-                    nxt.extend(value)
-                elif isinstance(value, dict):
-                    nxt.extend(value.values())
-            elif isinstance(step, Slice):
-                if isinstance(value, list):
-                    nxt.extend(value[step.start : step.stop : step.step])
-            elif isinstance(step, Filter):
-                if isinstance(value, list):
-                    nxt.extend(item for item in value if step.keeps(item))
-                elif step.keeps(value):
-                    nxt.append(value)
-            elif isinstance(step, int):
-                if isinstance(value, list) and -len(value) <= step < len(value):
-                    nxt.append(value[step])
-            elif isinstance(value, dict) and step in value:
-                nxt.append(value[step])
-        values = nxt
+        values = [found for value in values for found in _select(step, value)]
     return values
+
+
+def _select(step: Any, value: Any) -> list[Any]:
+    """What one step of an indefinite path selects from one value (possibly nothing)."""
+    if step is WILDCARD:
+        if isinstance(value, dict):
+            return list(value.values())
+        return list(value) if isinstance(value, list) else []
+    if isinstance(step, Slice):
+        return value[step.start : step.stop : step.step] if isinstance(value, list) else []
+    if isinstance(step, Filter):
+        if isinstance(value, list):
+            return [item for item in value if step.keeps(item)]
+        return [value] if step.keeps(value) else []
+    if isinstance(step, int):
+        found = isinstance(value, list) and -len(value) <= step < len(value)
+        return [value[step]] if found else []
+    return [value[step]] if isinstance(value, dict) and step in value else []
 
 
 def _root(path: str, root: str, data: Any, context: Any, variables: Variables | None) -> Any:

@@ -138,7 +138,26 @@ def _machine(
 def _state(
     name: str, state: Mapping[str, Any], top: str, where: str, scope: frozenset[str]
 ) -> None:
-    language = state.get("QueryLanguage", top)
+    language = _state_language(state, top, where)
+    _assign_names(state, where, language)
+    if language == JSONATA:
+        _expressions(state, where)
+    _choice_rules(state, where, language)
+    _unsupported(state, where)
+    kind = state.get("Type")
+    if kind == "Parallel":
+        for index, branch in enumerate(state.get("Branches", [])):
+            _machine(branch, top, f"{where}/Branches[{index}]", outer=scope)
+    elif kind == "Map":
+        processor = state.get("ItemProcessor") or state.get("Iterator") or {}
+        key = "ItemProcessor" if "ItemProcessor" in state else "Iterator"
+        distributed = (processor.get("ProcessorConfig") or {}).get("Mode") == "DISTRIBUTED"
+        _machine(processor, top, f"{where}/{key}", outer=scope, isolated=distributed)
+
+
+def _state_language(state: Mapping[str, Any], top: str, where: str) -> str:
+    """The state's query language, checked against the machine's and the fields it uses."""
+    language: str = state.get("QueryLanguage", top)
     if "QueryLanguage" in state:
         _language_value(language, f"{where}/QueryLanguage")
         if top == JSONATA and language == JSONPATH:
@@ -154,6 +173,11 @@ def _state(
                 f"{where}: The QueryLanguage is set to '{language}', but field '{key}' is only "
                 f"supported for the '{owner}' QueryLanguage"
             )
+    return language
+
+
+def _assign_names(state: Mapping[str, Any], where: str, language: str) -> None:
+    """Every variable the state (its Choice rules and catchers too) assigns is a valid name."""
     for holder, place in _assign_holders(state, where):
         for key in holder.get("Assign") or {}:
             variable = key[:-2] if key.endswith(".$") and language == JSONPATH else key
@@ -163,30 +187,20 @@ def _state(
                     "underscore, then letters, digits or underscores, at most 80; 'states' "
                     "is reserved)"
                 )
-    if language == JSONATA:
-        _expressions(state, where)
-        for index, rule in enumerate(state.get("Choices", [])):
-            if "Condition" not in rule:
-                raise DefinitionError(
-                    f"{where}/Choices[{index}]: a JSONata Choice rule needs a Condition"
-                )
-    else:
-        for index, rule in enumerate(state.get("Choices", [])):
-            if "Condition" in rule or "Output" in rule:
-                raise DefinitionError(
-                    f"{where}/Choices[{index}]: Condition and Output are JSONata fields; this "
-                    "state is JSONPath"
-                )
-    _unsupported(state, where)
-    kind = state.get("Type")
-    if kind == "Parallel":
-        for index, branch in enumerate(state.get("Branches", [])):
-            _machine(branch, top, f"{where}/Branches[{index}]", outer=scope)
-    elif kind == "Map":
-        processor = state.get("ItemProcessor") or state.get("Iterator") or {}
-        key = "ItemProcessor" if "ItemProcessor" in state else "Iterator"
-        distributed = (processor.get("ProcessorConfig") or {}).get("Mode") == "DISTRIBUTED"
-        _machine(processor, top, f"{where}/{key}", outer=scope, isolated=distributed)
+
+
+def _choice_rules(state: Mapping[str, Any], where: str, language: str) -> None:
+    """A JSONata Choice rule has a Condition; a JSONPath one neither Condition nor Output."""
+    for index, rule in enumerate(state.get("Choices", [])):
+        if language == JSONATA and "Condition" not in rule:
+            raise DefinitionError(
+                f"{where}/Choices[{index}]: a JSONata Choice rule needs a Condition"
+            )
+        if language != JSONATA and ("Condition" in rule or "Output" in rule):
+            raise DefinitionError(
+                f"{where}/Choices[{index}]: Condition and Output are JSONata fields; this "
+                "state is JSONPath"
+            )
 
 
 def _assign_holders(

@@ -74,7 +74,7 @@ def follow(
 
 def newer(cfn: Any, stack_id: str, after: str | None) -> list[dict[str, Any]]:
     """The stack's events newer than event ``after`` (all of them if None), newest first."""
-    found = []
+    found: list[dict[str, Any]] = []
     for page in cfn.get_paginator("describe_stack_events").paginate(StackName=stack_id):
         for event in page["StackEvents"]:
             if event["EventId"] == after:

@@ -37,16 +37,21 @@ def redact(line: str, secrets: tuple[str, ...] = ()) -> str:
 
 @dataclass
 class Target:
-    """A boto3 session and, for the local endpoint, its URL."""
+    """A boto3 session and, for the local endpoint, its URL (none for the local cloud
+    in-process, where moto answers inside the process: ``in_process``)."""
 
     session: Any
     endpoint_url: str | None = None
     profile: str | None = None
     _account: str | None = field(default=None, repr=False)
+    in_process: bool = False
+    # How the template is adapted for this target's CloudFormation (a flow.Adapter); None
+    # for AWS, which takes it as it is. The local cloud's is pipeline.local.deploy's.
+    adapter: Any = field(default=None, repr=False)
 
     @property
     def is_aws(self) -> bool:
-        return self.endpoint_url is None
+        return self.endpoint_url is None and not self.in_process
 
     @property
     def region(self) -> str:
@@ -64,6 +69,8 @@ class Target:
         if self.is_aws:
             profile = f"profile {self.profile}, " if self.profile else ""
             return f"AWS account {self.account()} ({profile}region {self.region})"
+        if self.in_process:
+            return f"local cloud in-process (region {self.region})"
         return f"local endpoint {self.endpoint_url} (region {self.region})"
 
     def secrets(self) -> tuple[str, ...]:
@@ -73,16 +80,6 @@ class Target:
             return ()
         frozen = credentials.get_frozen_credentials()
         return tuple(v for v in (frozen.secret_key, frozen.token, frozen.access_key) if v)
-
-
-def local(endpoint_url: str = LOCAL_ENDPOINT, region: str = "us-east-1") -> Target:
-    """The local endpoint, with the placeholder credentials moto accepts."""
-    import boto3
-
-    session = boto3.Session(
-        region_name=region, aws_access_key_id="local", aws_secret_access_key="local"
-    )
-    return Target(session, endpoint_url, _account=LOCAL_ACCOUNT)
 
 
 def aws(profile: str | None, region: str | None, allowed: bool) -> Target:

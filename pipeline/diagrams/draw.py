@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import re
 from pathlib import Path
+from typing import Any
 
 from pipeline.diagrams.graph import Edge as GraphEdge
 from pipeline.diagrams.graph import Graph, from_template, pipeline_view
@@ -168,14 +169,8 @@ def _node_label(logical_id: str, alarms: int) -> tuple[str, dict[str, str]]:
 
 
 def _draw(graph: Graph, title: str, path: Path, formats: tuple[str, ...], ranks: bool) -> None:
-    from diagrams import Cluster, Diagram, Edge, getdiagram
+    from diagrams import Diagram, getdiagram
 
-    watched: dict[str, set[str]] = {}
-    for alarm in graph.alarms:
-        watched.setdefault(alarm.watched, set()).add(alarm.name)
-    notified: dict[str, set[str]] = {}
-    for alarm in graph.alarms:
-        notified.setdefault(alarm.topic, set()).add(alarm.name)
     bundled = bundles(graph)
     with Diagram(
         title,
@@ -187,62 +182,101 @@ def _draw(graph: Graph, title: str, path: Path, formats: tuple[str, ...], ranks:
         edge_attr=EDGE_ATTRS,
     ):
         dot = getdiagram().dot
-        nodes = {}
-        clusters: dict[str, str] = {}
-        for tier, tier_title in TIER_TITLES.items():
-            members = sorted(n for n in graph.nodes if graph.tier(n) == tier)
-            if not members:
-                continue
-            with Cluster(tier_title) as cluster:
-                clusters[tier] = cluster.name
-                for logical_id in members:
-                    kind = _icon(graph.nodes[logical_id])
-                    text, attrs = _node_label(logical_id, len(watched.get(logical_id, ())))
-                    nodes[logical_id] = kind(text, nodeid=logical_id, **attrs)
-                    if logical_id in notified:  # the alarms reach their topic through one edge
-                        junction = f"{logical_id}Alarms"
-                        cluster.node(
-                            junction,
-                            alarm_summary(len(notified[logical_id])),
-                            shape="box",
-                            style="rounded,dashed",
-                            fixedsize="false",
-                            width="0",
-                            height="0",
-                            margin="0.15,0.08",
-                            labelloc="c",
-                            color=ALARM_COLOR,
-                            fontcolor=ALARM_COLOR,
-                            fontname="Sans-Serif",
-                            fontsize="13",
-                        )
-                        dot.edge(junction, logical_id, style="dashed", color=ALARM_COLOR)
+        nodes, clusters = _draw_tiers(graph, dot)
         if ranks:
-            by_col: dict[int, list[str]] = {}
-            for node, c in columns(graph).items():
-                by_col.setdefault(c, []).append(node)
-            for _, members in sorted(by_col.items()):
-                names = "; ".join(f'"{m}"' for m in sorted(members))
-                dot.body.append(f"{{rank=same; {names}}}\n")
-        in_bundle = {(s, n) for (s, _), ns in bundled.items() for n in ns}
-        edges = sorted(graph.edges, key=lambda e: (_secondary(graph, e), e.source, e.target))
-        for edge in edges:
-            if edge.label == "alarm" or (edge.source, edge.target) in in_bundle:
-                continue  # drawn as badges and a summary, or as one edge per bundle below
-            attrs: dict[str, str] = {}
-            if edge.label == "DLQ":
-                attrs["style"] = "dashed"
-            if _secondary(graph, edge):
-                attrs["constraint"] = "false"
-            elif _is_back(graph, edge):  # placed as if it ran forward, arrow still its own
-                nodes[edge.target] << Edge(label=edge.label, **attrs) << nodes[edge.source]
-                continue
-            nodes[edge.source] >> Edge(label=edge.label, **attrs) >> nodes[edge.target]
+            _draw_columns(graph, dot)
+        _draw_edges(graph, nodes, bundled)
         if bundled:
             _draw_bundles(graph, dot, nodes, clusters, bundled)
 
 
-def _draw_bundles(graph, dot, nodes, clusters, bundled) -> None:
+def _draw_tiers(graph: Graph, dot: Any) -> tuple[dict[str, Any], dict[str, str]]:
+    """Each tier as a cluster of its nodes (a watched one with its alarm badge), a topic with
+    the junction its alarms reach it through; returns the nodes drawn and each tier's cluster."""
+    from diagrams import Cluster
+
+    watched: dict[str, set[str]] = {}
+    notified: dict[str, set[str]] = {}
+    for alarm in graph.alarms:
+        watched.setdefault(alarm.watched, set()).add(alarm.name)
+        notified.setdefault(alarm.topic, set()).add(alarm.name)
+    nodes: dict[str, Any] = {}
+    clusters: dict[str, str] = {}
+    for tier, tier_title in TIER_TITLES.items():
+        members = sorted(n for n in graph.nodes if graph.tier(n) == tier)
+        if not members:
+            continue
+        with Cluster(tier_title) as cluster:
+            clusters[tier] = cluster.name
+            for logical_id in members:
+                kind = _icon(graph.nodes[logical_id])
+                text, attrs = _node_label(logical_id, len(watched.get(logical_id, ())))
+                nodes[logical_id] = kind(text, nodeid=logical_id, **attrs)
+                if logical_id in notified:  # the alarms reach their topic through one edge
+                    _draw_junction(cluster, dot, logical_id, len(notified[logical_id]))
+    return nodes, clusters
+
+
+def _draw_junction(cluster: Any, dot: Any, topic: str, alarms: int) -> None:
+    """The box a topic's ``alarms`` reach it through, in the topic's cluster."""
+    junction = f"{topic}Alarms"
+    cluster.node(
+        junction,
+        alarm_summary(alarms),
+        shape="box",
+        style="rounded,dashed",
+        fixedsize="false",
+        width="0",
+        height="0",
+        margin="0.15,0.08",
+        labelloc="c",
+        color=ALARM_COLOR,
+        fontcolor=ALARM_COLOR,
+        fontname="Sans-Serif",
+        fontsize="13",
+    )
+    dot.edge(junction, topic, style="dashed", color=ALARM_COLOR)
+
+
+def _draw_columns(graph: Graph, dot: Any) -> None:
+    """The tiers' fixed columns, as one ``rank=same`` group per column."""
+    by_col: dict[int, list[str]] = {}
+    for node, c in columns(graph).items():
+        by_col.setdefault(c, []).append(node)
+    for _, members in sorted(by_col.items()):
+        names = "; ".join(f'"{m}"' for m in sorted(members))
+        dot.body.append(f"{{rank=same; {names}}}\n")
+
+
+def _draw_edges(
+    graph: Graph, nodes: dict[str, Any], bundled: dict[tuple[str, str], list[str]]
+) -> None:
+    """The edges, the flow's first, except alarms (badges and junctions) and bundled ones."""
+    from diagrams import Edge
+
+    in_bundle = {(s, n) for (s, _), ns in bundled.items() for n in ns}
+    edges = sorted(graph.edges, key=lambda e: (_secondary(graph, e), e.source, e.target))
+    for edge in edges:
+        if edge.label == "alarm" or (edge.source, edge.target) in in_bundle:
+            continue  # drawn as badges and a summary, or as one edge per bundle
+        attrs: dict[str, str] = {}
+        if edge.label == "DLQ":
+            attrs["style"] = "dashed"
+        if _secondary(graph, edge):
+            attrs["constraint"] = "false"
+        elif _is_back(graph, edge):  # placed as if it ran forward, arrow still its own
+            nodes[edge.target] << Edge(label=edge.label, **attrs) << nodes[edge.source]
+            continue
+        nodes[edge.source] >> Edge(label=edge.label, **attrs) >> nodes[edge.target]
+
+
+def _draw_bundles(
+    graph: Graph,
+    dot: Any,
+    nodes: dict[str, Any],
+    clusters: dict[str, str],
+    bundled: dict[tuple[str, str], list[str]],
+) -> None:
     """Each bundle as one edge into its tier's cluster, entering at the member nearest its
     source: a layout with a first guess says which that is, and is redone until it agrees."""
     from diagrams import Edge
@@ -271,16 +305,18 @@ def _draw_bundles(graph, dot, nodes, clusters, bundled) -> None:
         heads = nearest
 
 
-def _positions(dot) -> dict[str, tuple[float, float]]:
+def _positions(dot: Any) -> dict[str, tuple[float, float]]:
     """Where Graphviz puts each node of ``dot`` as it stands (a first layout)."""
     import json
 
     layout = json.loads(dot.pipe(format="json", quiet=True))
-    return {
-        o["name"]: tuple(float(v) for v in o["pos"].split(","))
-        for o in layout.get("objects", [])
-        if "pos" in o
-    }
+    return {o["name"]: _point(o["pos"]) for o in layout.get("objects", []) if "pos" in o}
+
+
+def _point(pos: str) -> tuple[float, float]:
+    """A Graphviz ``pos`` attribute, ``"x,y"``, as numbers."""
+    x, y = pos.split(",")
+    return float(x), float(y)
 
 
 def _distance(where: dict[str, tuple[float, float]], a: str, b: str) -> float:

@@ -193,6 +193,7 @@ EVENT_TYPES: tuple[type[Event], ...] = (
     InventoryShipped,
 )
 EVENT_TYPE_NAMES: tuple[str, ...] = tuple(t.model_fields["type"].default for t in EVENT_TYPES)
+EVENT_CLASSES: dict[str, type[Event]] = dict(zip(EVENT_TYPE_NAMES, EVENT_TYPES, strict=True))
 
 AnyEvent = Annotated[
     OrderPlaced

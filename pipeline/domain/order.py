@@ -150,7 +150,8 @@ class Order:
 
 
 def _changes(order: Order, event: ev.Event) -> dict[str, Any]:
-    """What an event changes on the order, besides status and version."""
+    """What an event changes on the order, besides status and version: money here, the rest
+    in :func:`_fulfilment_changes`."""
     match event:
         case ev.OrderPlaced():
             return {
@@ -171,6 +172,15 @@ def _changes(order: Order, event: ev.Event) -> dict[str, Any]:
                     f"order {order.order_id}: refund {event.amount} exceeds {order.refundable}"
                 )
             return {"refunded": order.refunded + event.amount}
+        case ev.PaymentDeclined() | ev.PaymentFailed() | ev.InventoryReservationFailed():
+            return {"failure_reason": event.reason, "authorized": ZERO}
+        case _:
+            return _fulfilment_changes(order, event)
+
+
+def _fulfilment_changes(order: Order, event: ev.Event) -> dict[str, Any]:
+    """What a stock, label or notification event changes on the order."""
+    match event:
         case ev.InventoryReserved():
             return {"reservation_id": event.reservation_id}
         case ev.InventoryReleased():
@@ -179,8 +189,6 @@ def _changes(order: Order, event: ev.Event) -> dict[str, Any]:
             return {"shipped": True}
         case ev.LabelCreated():
             return {"tracking_number": event.tracking_number, "label_uri": event.label_uri}
-        case ev.PaymentDeclined() | ev.PaymentFailed() | ev.InventoryReservationFailed():
-            return {"failure_reason": event.reason, "authorized": ZERO}
         case ev.LabelFailed() | ev.CompensationFailed():
             return {"failure_reason": event.reason}
         case ev.CustomerNotified():

@@ -1,1 +1,3 @@
-"""Lambda handlers: thin (parse, call the domain and adapters, shape the response)."""
+"""Lambda handlers: thin. Each parses its event, loads the order, carries out the step the
+domain decides (:mod:`pipeline.domain.saga`) through the adapters, and shapes the response;
+dependencies are built from the function's environment (:mod:`.wiring`)."""

@@ -14,7 +14,6 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-import boto3
 from aws_lambda_powertools import Logger, Metrics, Tracer
 from aws_lambda_powertools.metrics import MetricUnit
 from botocore.exceptions import ClientError
@@ -22,7 +21,7 @@ from botocore.exceptions import ClientError
 from pipeline.adapters.dynamo import error_code
 from pipeline.adapters.event_store import event_from_item
 from pipeline.domain.audit import audit_row
-from pipeline.handlers.wiring import Wiring, require
+from pipeline.handlers.wiring import Wiring, aws_client, require
 
 logger = Logger(service="audit-forwarder")
 tracer = Tracer(service="audit-forwarder")
@@ -42,7 +41,7 @@ class ForwarderDeps:
     @classmethod
     def from_env(cls, env: Mapping[str, str]) -> ForwarderDeps:
         return cls(
-            firehose=boto3.client("firehose"),
+            firehose=aws_client(env, "firehose"),
             stream=require(env, "DELIVERY_STREAM_NAME"),
             source=env.get("AUDIT_SOURCE", "aws"),
         )

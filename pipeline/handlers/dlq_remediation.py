@@ -8,6 +8,8 @@ attempt, so a repeated redrive starts nothing new); re-publishing to the bus wou
 every rule again. Attempts are counted on the message itself (REDRIVE_ATTEMPTS), so nothing
 loops forever. What cannot be redriven is parked in its own queue and reported to operations.
 Every message ends redriven, requeued or parked: none is deleted before its next home has it.
+Which codes redrive, how often, and the requeue delay are the one policy the simulator follows
+too (``pipeline.domain.remediation``).
 """
 
 from __future__ import annotations
@@ -18,38 +20,21 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-import boto3
 from aws_lambda_powertools import Logger, Metrics, Tracer
 from aws_lambda_powertools.metrics import MetricUnit
 from botocore.exceptions import ClientError
 
 from pipeline.adapters.alerts import Alerts
 from pipeline.adapters.dynamo import error_code
-from pipeline.handlers.wiring import Wiring, require
+from pipeline.domain.remediation import RemediationPolicy, Remedy
+from pipeline.handlers.wiring import Wiring, aws_client, require
 
 logger = Logger(service="dlq-remediation")
 tracer = Tracer(service="dlq-remediation")
 metrics = Metrics(service="dlq-remediation")
 
-# EventBridge DLQ error codes worth another try (EventBridge user guide, DLQ error codes).
-TRANSIENT_ERRORS = frozenset(
-    {
-        "THROTTLING",
-        "TIMEOUT",
-        "SDK_CLIENT_ERROR",
-        "TRANSIENT_ASSUME_ROLE",
-        "RESOURCE_LIMIT_EXCEEDED",
-        "RESOURCE_MODIFICATION_COLLISION",
-        "INTERNAL_ERROR",
-    }
-)
-# Step Functions StartExecution errors that a later retry can clear.
-TRANSIENT_START_ERRORS = frozenset(
-    {"ThrottlingException", "ServiceUnavailable", "InternalServerError", "ExecutionLimitExceeded"}
-)
 ATTEMPTS_ATTRIBUTE = "REDRIVE_ATTEMPTS"
 STATE_MACHINE_ARN = re.compile(r"^arn:aws[a-z-]*:states:[a-z0-9-]+:\d{12}:stateMachine:[\w-]+$")
-MAX_DELAY_S = 900  # SQS DelaySeconds maximum
 
 
 @dataclass
@@ -59,19 +44,18 @@ class RemediationDeps:
     alerts: Alerts
     dlq_urls: list[str]
     parked_url: str
-    max_attempts: int = 3
+    policy: RemediationPolicy = field(default_factory=RemediationPolicy)
     max_batches: int = 10  # per queue per run: a run always ends
-    requeue_delay_s: int = 30  # first backoff of a requeued redrive; doubles per attempt
 
     @classmethod
     def from_env(cls, env: Mapping[str, str]) -> RemediationDeps:
         return cls(
-            sqs=boto3.client("sqs"),
-            sfn=boto3.client("stepfunctions"),
-            alerts=Alerts(boto3.client("sns"), require(env, "ALERTS_TOPIC_ARN")),
+            sqs=aws_client(env, "sqs"),
+            sfn=aws_client(env, "stepfunctions"),
+            alerts=Alerts(aws_client(env, "sns"), require(env, "ALERTS_TOPIC_ARN")),
             dlq_urls=[u for u in require(env, "DLQ_URLS").split(",") if u],
             parked_url=require(env, "PARKED_QUEUE_URL"),
-            max_attempts=int(env.get("MAX_REDRIVE_ATTEMPTS", "3")),
+            policy=RemediationPolicy.with_attempts(env.get("MAX_REDRIVE_ATTEMPTS")),
         )
 
 
@@ -98,8 +82,11 @@ def message_attribute(message: Mapping[str, Any], name: str) -> str | None:
     return value.get("StringValue") if value else None
 
 
-def classify(message: Mapping[str, Any]) -> tuple[str, str, dict[str, Any] | None]:
-    """(verdict, reason, parsed body): verdict is 'transient', 'permanent', 'stream' or 'poison'."""
+def classify(
+    message: Mapping[str, Any], policy: RemediationPolicy | None = None
+) -> tuple[str, str, dict[str, Any] | None]:
+    """(verdict, reason, parsed body): verdict is 'transient' (the policy redrives its error
+    code; the reason is the code), 'permanent', 'stream' or 'poison'."""
     try:
         body = json.loads(message["Body"])
     except (json.JSONDecodeError, TypeError):
@@ -114,7 +101,7 @@ def classify(message: Mapping[str, Any]) -> tuple[str, str, dict[str, Any] | Non
     target = message_attribute(message, "TARGET_ARN") or ""
     if not STATE_MACHINE_ARN.match(target):
         return "permanent", f"{code}: target {target or 'missing'} is not a state machine", body
-    if code in TRANSIENT_ERRORS:
+    if code in (policy or RemediationPolicy()).transient_errors:
         return "transient", code, body
     return "permanent", code, body
 
@@ -161,9 +148,10 @@ def _park(
 def _remediate(
     deps: RemediationDeps, queue: str, message: Mapping[str, Any], summary: Summary
 ) -> None:
-    verdict, reason, body = classify(message)
+    policy = deps.policy
+    verdict, reason, body = classify(message, policy)
     attempts = int(message_attribute(message, ATTEMPTS_ATTRIBUTE) or "0")
-    if verdict != "transient" or attempts >= deps.max_attempts:
+    if verdict != "transient" or policy.for_dead_letter(reason, attempts) is Remedy.PARK:
         if verdict == "transient":
             reason = f"{reason}: {attempts} redrives did not help"
         _park(deps, queue, message, reason, body, summary)
@@ -178,13 +166,14 @@ def _remediate(
         summary.redriven += 1
     except ClientError as error:
         code = error_code(error)
-        if code == "ExecutionAlreadyExists":
+        remedy = policy.for_start_error(code)
+        if remedy is Remedy.DONE:
             summary.redriven += 1  # an earlier run redrove it already
-        elif code in TRANSIENT_START_ERRORS:
+        elif remedy is Remedy.REQUEUE:
             deps.sqs.send_message(
                 QueueUrl=queue,
                 MessageBody=message["Body"],
-                DelaySeconds=min(MAX_DELAY_S, deps.requeue_delay_s * 2**attempts),
+                DelaySeconds=policy.requeue_delay(attempts),
                 MessageAttributes=_forward_attributes(
                     message, **{ATTEMPTS_ATTRIBUTE: str(attempts + 1)}
                 ),

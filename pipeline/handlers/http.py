@@ -33,7 +33,8 @@ def json_response(status: int, body: Any, headers: dict[str, str] | None = None)
 
 def field_of(error: errors.PipelineError) -> str | None:
     """The request field an error names, if any."""
-    return getattr(error, "field", None) or error.details.get("field")
+    field = getattr(error, "field", None) or error.details.get("field")
+    return field if isinstance(field, str) else None
 
 
 def error_response(error: Exception) -> Response:

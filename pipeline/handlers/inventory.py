@@ -7,27 +7,26 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-import boto3
 from aws_lambda_powertools import Logger, Metrics, Tracer
 from aws_lambda_powertools.metrics import MetricUnit
 
 from pipeline.adapters.alerts import Alerts
 from pipeline.adapters.event_store import EventStore
 from pipeline.adapters.inventory import RESERVED, InventoryStore
-from pipeline.domain import events as ev
-from pipeline.domain.errors import StepNotApplicable
 from pipeline.domain.factory import EventFactory
-from pipeline.domain.order import Order, Status
+from pipeline.domain.order import Order
+from pipeline.domain.saga import Call, NoFacts, Step, decide
 from pipeline.handlers import compensation
 from pipeline.handlers.step_request import (
+    Fields,
     StepRequest,
-    applies,
+    carry_out,
     dispatch,
+    finished,
     load_order,
     outcome,
-    skipped,
 )
-from pipeline.handlers.wiring import Wiring, require
+from pipeline.handlers.wiring import Wiring, aws_client, require
 
 logger = Logger(service="inventory")
 tracer = Tracer(service="inventory")
@@ -46,11 +45,11 @@ class InventoryDeps:
 
     @classmethod
     def from_env(cls, env: Mapping[str, str]) -> InventoryDeps:
-        dynamodb = boto3.client("dynamodb")
+        dynamodb = aws_client(env, "dynamodb")
         return cls(
             store=EventStore(dynamodb, require(env, "EVENTS_TABLE")),
             inventory=InventoryStore(dynamodb, require(env, "INVENTORY_TABLE")),
-            alerts=Alerts(boto3.client("sns"), require(env, "ALERTS_TOPIC_ARN")),
+            alerts=Alerts(aws_client(env, "sns"), require(env, "ALERTS_TOPIC_ARN")),
             factory=EventFactory(),
         )
 
@@ -58,108 +57,102 @@ class InventoryDeps:
 wiring = Wiring(InventoryDeps.from_env)
 
 
-def _load(request: StepRequest, deps: InventoryDeps) -> Order:
-    return load_order(deps.store, request, logger)
+@dataclass
+class _Reservations(NoFacts):
+    """What the inventory table knows of the order's reservation, asked when a rule needs it."""
+
+    inventory: InventoryStore
+    order_id: str
+
+    def reservation_held(self) -> bool:
+        held = self.inventory.reservation(self.order_id)
+        return held is not None and held.status == RESERVED
+
+
+def _decide(order: Order, action: str, deps: InventoryDeps) -> Step:
+    return decide(order, action, facts=_Reservations(deps.inventory, order.order_id))
+
+
+def _carry_out(
+    step: Step, order: Order, request: StepRequest, deps: InventoryDeps, fields: Fields
+) -> tuple[list[Any], Any]:
+    """Carry out an inventory step; its stock moves in one transaction per order."""
+    key, inventory = order.order_id, deps.inventory
+    calls: dict[Call, Callable[[], Any]] = {
+        Call.RESERVE: lambda: inventory.reserve(
+            key, [(line.sku, line.quantity) for line in order.lines]
+        ),
+        Call.RELEASE: lambda: inventory.release(key),
+        Call.SHIP: lambda: inventory.ship(key),
+    }
+    return carry_out(
+        step, order, request, store=deps.store, factory=deps.factory, calls=calls, fields=fields
+    )
 
 
 def reserve(request: StepRequest, deps: InventoryDeps) -> dict[str, Any]:
-    """Reserve all lines in one transaction; OutOfStock/UnknownSku go to the state machine."""
-    order = _load(request, deps)
-    if order.has("InventoryReserved"):
-        return outcome(order, reservation_id=order.reservation_id, duplicate=True)
-    if not applies(order, Status.PAYMENT_CAPTURED):
-        _release_orphan(order, deps)
-        return skipped(order)
-    reservation = deps.inventory.reserve(
-        order.order_id, [(line.sku, line.quantity) for line in order.lines]
-    )
-    event = (ev.InventoryReserved, {"reservation_id": order.order_id})
-    appended = deps.store.append(order, deps.factory.next(order, [event], request.cause))
+    """Reserve all lines in one transaction; OutOfStock/UnknownSku go to the state machine.
+    A late delivery gives back a reservation the order never recorded."""
+    order = load_order(deps.store, request, logger)
+    step = _decide(order, "reserve", deps)
+    reserved = {"InventoryReserved": {"reservation_id": order.order_id}}
+    appended, reservation = _carry_out(step, order, request, deps, reserved)
+    if not step.goes_ahead:
+        return finished(order, step, reservation_id=order.reservation_id)
     metrics.add_metric(name="InventoryReserved", unit=MetricUnit.Count, value=1)
     return outcome(order, appended, reservation_id=order.order_id, created=reservation.created)
 
 
 def record_reservation_failure(request: StepRequest, deps: InventoryDeps) -> dict[str, Any]:
     """Record why stock could not be reserved; the payment pipeline then refunds."""
-    order = _load(request, deps)
-    if order.has("InventoryReservationFailed") or order.status != Status.PAYMENT_CAPTURED:
-        return outcome(order, duplicate=True)
-    if _holds_reservation(order, deps):
-        # The stock was reserved but its event never got stored (every append after the
-        # transaction failed, or a racing delivery reserved it): record what happened, so
-        # the order goes on holding it instead of being refunded with its stock leaked.
-        event = (ev.InventoryReserved, {"reservation_id": order.order_id})
-        appended = deps.store.append(order, deps.factory.next(order, [event], request.cause))
-        return outcome(order, appended, reservation_id=order.order_id, recovered=True)
+    order = load_order(deps.store, request, logger)
+    step = _decide(order, "record_reservation_failure", deps)
     reason = request.error.reason() if request.error else "reservation failed"
     match = _SKU_IN_MESSAGE.search(reason)
-    event = (ev.InventoryReservationFailed, {"reason": reason, "sku": match and match.group(1)})
-    appended = deps.store.append(order, deps.factory.next(order, [event], request.cause))
+    sku = match and match.group(1)
+    fields: dict[str, dict[str, Any]] = {
+        "InventoryReserved": {"reservation_id": order.order_id},
+        "InventoryReservationFailed": {"reason": reason, "sku": sku},
+    }
+    appended, _ = _carry_out(step, order, request, deps, fields)
+    if not step.goes_ahead:
+        return finished(order, step)
+    if "InventoryReserved" in step.events:
+        # The stock was reserved but its event never got stored (every append after the
+        # transaction failed, or a racing delivery reserved it): recorded now, so the order
+        # goes on holding it instead of being refunded with its stock leaked.
+        return outcome(order, appended, reservation_id=order.order_id, recovered=True)
     metrics.add_metric(name="InventoryReservationFailed", unit=MetricUnit.Count, value=1)
-    return outcome(order, appended, sku=match and match.group(1))
-
-
-def _holds_reservation(order: Order, deps: InventoryDeps) -> bool:
-    """Whether the inventory table holds a live reservation for the order."""
-    held = deps.inventory.reservation(order.order_id)
-    return held is not None and held.status == RESERVED
-
-
-def _release_orphan(order: Order, deps: InventoryDeps) -> None:
-    """A reservation the order never recorded (it moved on while this delivery's append
-    lost the race) would hold its stock forever: give it back."""
-    if not order.has("InventoryReserved") and _holds_reservation(order, deps):
-        deps.inventory.release(order.order_id)
+    return outcome(order, appended, sku=sku)
 
 
 def release(request: StepRequest, deps: InventoryDeps) -> dict[str, Any]:
     """Compensation for a failed label: give the order's stock back exactly once."""
-    order = _load(request, deps)
-    if order.has("InventoryReleased"):
-        return outcome(order, duplicate=True)
-    if order.status != Status.COMPENSATING or not order.holds_stock:
-        raise StepNotApplicable(f"order {order.order_id} holds no stock to release")
-    return _settle(request, deps, order, deps.inventory.release, ev.InventoryReleased, "released")
+    return _settle(request, deps, "release", "released")
 
 
 def ship(request: StepRequest, deps: InventoryDeps) -> dict[str, Any]:
     """A confirmed order's reserved stock leaves the warehouse: reserved -> shipped, once."""
-    order = _load(request, deps)
-    if order.has("InventoryShipped"):
-        return outcome(order, duplicate=True)
-    if order.status != Status.CONFIRMED or order.reservation_id is None:
-        raise StepNotApplicable(f"order {order.order_id} is {order.status}, not shippable")
-    return _settle(request, deps, order, deps.inventory.ship, ev.InventoryShipped, "shipped")
+    return _settle(request, deps, "ship", "shipped")
 
 
-def _settle(
-    request: StepRequest,
-    deps: InventoryDeps,
-    order: Order,
-    settle: Callable[[str], Any],
-    kind: type[ev.Event],
-    flag: str,
-) -> dict[str, Any]:
+def _settle(request: StepRequest, deps: InventoryDeps, action: str, flag: str) -> dict[str, Any]:
     """Settle the order's reservation (released or shipped), then record that it was."""
-    settle(order.order_id)
-    event = (kind, {"reservation_id": order.reservation_id})
-    appended = deps.store.append(order, deps.factory.next(order, [event], request.cause))
-    metrics.add_metric(name=kind.__name__, unit=MetricUnit.Count, value=1)
+    order = load_order(deps.store, request, logger)
+    step = _decide(order, action, deps)
+    settled = {
+        kind: {"reservation_id": order.reservation_id}
+        for kind in ("InventoryReleased", "InventoryShipped")
+    }
+    appended, _ = _carry_out(step, order, request, deps, settled)
+    if not step.goes_ahead:
+        return finished(order, step)
+    metrics.add_metric(name=step.events[0], unit=MetricUnit.Count, value=1)
     return outcome(order, appended, **{flag: True})
 
 
-def record_compensation_failure(request: StepRequest, deps: InventoryDeps) -> dict[str, Any]:
-    """Releasing stock failed for good: operations must act."""
-    result = compensation.record_compensation_failure(
-        request,
-        step="release",
-        store=deps.store,
-        alerts=deps.alerts,
-        factory=deps.factory,
-        logger=logger,
-    )
-    metrics.add_metric(name="CompensationFailed", unit=MetricUnit.Count, value=1)
-    return result
+# Releasing stock failed for good: alert operations, record it.
+record_compensation_failure = compensation.failure_recorder("release", logger, metrics)
 
 
 ACTIONS = {

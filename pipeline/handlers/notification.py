@@ -11,7 +11,6 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-import boto3
 from aws_lambda_powertools import Logger, Metrics, Tracer
 from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.idempotency import (
@@ -27,18 +26,17 @@ from aws_lambda_powertools.utilities.idempotency.exceptions import (
 
 from pipeline.adapters.event_store import EventStore
 from pipeline.adapters.notifier import Notifier, SnsNotifier
-from pipeline.domain import events as ev
-from pipeline.domain.errors import NotifierUnavailable, StepNotApplicable, ValidationFailed
+from pipeline.domain.errors import NotifierUnavailable
 from pipeline.domain.factory import EventFactory
-from pipeline.domain.order import Order, Status
-from pipeline.handlers.step_request import StepRequest, dispatch
-from pipeline.handlers.wiring import Wiring, require
+from pipeline.domain.order import Order
+from pipeline.domain.saga import Call, decide, notice_status
+from pipeline.handlers.step_request import StepRequest, carry_out, dispatch
+from pipeline.handlers.wiring import Wiring, aws_client, require
 
 logger = Logger(service="notification")
 tracer = Tracer(service="notification")
 metrics = Metrics(service="notification")
 
-KINDS = {"OrderConfirmed": Status.CONFIRMED, "OrderCancelled": Status.CANCELLED}
 # Long enough to cover every retry of the notification state machine (about 2 minutes).
 IDEMPOTENCY_WINDOW_S = 24 * 3600
 
@@ -55,10 +53,10 @@ class NotificationDeps:
 
     @classmethod
     def from_env(cls, env: Mapping[str, str]) -> NotificationDeps:
-        dynamodb = boto3.client("dynamodb")
+        dynamodb = aws_client(env, "dynamodb")
         return cls(
             store=EventStore(dynamodb, require(env, "EVENTS_TABLE")),
-            notifier=SnsNotifier(boto3.client("sns"), require(env, "NOTIFICATIONS_TOPIC_ARN")),
+            notifier=SnsNotifier(aws_client(env, "sns"), require(env, "NOTIFICATIONS_TOPIC_ARN")),
             persistence=DynamoDBPersistenceLayer(
                 table_name=require(env, "IDEMPOTENCY_TABLE"), boto3_client=dynamodb
             ),
@@ -103,19 +101,25 @@ def _send_once(deps: NotificationDeps, order: Order, kind: str) -> str:
 
 
 def notify(request: StepRequest, deps: NotificationDeps) -> dict[str, Any]:
-    if request.kind not in KINDS:
-        raise ValidationFailed(f"kind must be one of {sorted(KINDS)}", field="kind")
+    kind = request.kind
+    notice_status(kind)  # a kind the pipeline does not send is refused before any read
+    assert kind is not None
     order = deps.store.load_order(request.order_id)
     logger.append_keys(order_id=order.order_id, correlation_id=request.correlation_id)
-    if request.kind in order.notified:
-        return {"order_id": order.order_id, "kind": request.kind, "duplicate": True}
-    if order.status != KINDS[request.kind]:
-        raise StepNotApplicable(f"order {order.order_id} is {order.status}, not {request.kind}")
-    message_id = _send_once(deps, order, request.kind)
-    event = (ev.CustomerNotified, {"kind": request.kind, "message_id": message_id})
-    deps.store.append(order, deps.factory.next(order, [event], request.cause))
+    step = decide(order, "notify", kind)
+    _, message_id = carry_out(
+        step,
+        order,
+        request,
+        store=deps.store,
+        factory=deps.factory,
+        calls={Call.NOTIFY: lambda: _send_once(deps, order, kind)},
+        fields=lambda message_id: {"CustomerNotified": {"kind": kind, "message_id": message_id}},
+    )
+    if not step.goes_ahead:
+        return {"order_id": order.order_id, "kind": kind, "duplicate": True}
     metrics.add_metric(name="CustomerNotified", unit=MetricUnit.Count, value=1)
-    return {"order_id": order.order_id, "kind": request.kind, "message_id": message_id}
+    return {"order_id": order.order_id, "kind": kind, "message_id": message_id}
 
 
 ACTIONS = {"notify": notify}

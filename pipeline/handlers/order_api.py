@@ -17,7 +17,6 @@ from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
 
-import boto3
 from aws_lambda_powertools import Logger, Metrics, Tracer
 from aws_lambda_powertools.event_handler import APIGatewayRestResolver, Response
 from aws_lambda_powertools.event_handler.exceptions import NotFoundError
@@ -48,7 +47,7 @@ from pipeline.domain.requests import (
     parse_place_order,
 )
 from pipeline.handlers.http import error_response, json_response
-from pipeline.handlers.wiring import Wiring, require
+from pipeline.handlers.wiring import Wiring, aws_client, require
 
 logger = Logger(service="order-api")
 tracer = Tracer(service="order-api")
@@ -74,7 +73,7 @@ class OrderApiDeps:
 
     @classmethod
     def from_env(cls, env: Mapping[str, str]) -> OrderApiDeps:
-        dynamodb = boto3.client("dynamodb")
+        dynamodb = aws_client(env, "dynamodb")
         return cls(
             store=EventStore(dynamodb, require(env, "EVENTS_TABLE")),
             views=OrderViews(
@@ -202,6 +201,7 @@ def place_order() -> Response:
         [(ev.OrderPlaced, {"lines": lines, "currency": request.currency, "total": total})],
         Cause(correlation_id=order_id),
     )[0]
+    assert isinstance(placed, ev.OrderPlaced)  # the factory makes the kind it is given
     row = deps.views.row(placed, idempotency_key=key, request_hash=request.digest())
     try:
         deps.store.append(new, [placed], also=[deps.views.put_action(row)])

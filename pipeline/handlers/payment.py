@@ -9,31 +9,31 @@ gateway's recorded result instead of charging again.
 from __future__ import annotations
 
 import random
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-import boto3
 from aws_lambda_powertools import Logger, Metrics, Tracer
 from aws_lambda_powertools.metrics import MetricUnit
 
 from pipeline.adapters.alerts import Alerts
 from pipeline.adapters.event_store import EventStore
 from pipeline.adapters.payment_gateway import FakeGatewayRates, FakePaymentGateway, PaymentGateway
-from pipeline.domain import events as ev
 from pipeline.domain.factory import EventFactory
-from pipeline.domain.order import Order, Status
+from pipeline.domain.order import Order
+from pipeline.domain.saga import Call, Step, decide
 from pipeline.faults import Faults
 from pipeline.handlers import compensation
 from pipeline.handlers.step_request import (
+    Fields,
     StepRequest,
-    applies,
+    carry_out,
     dispatch,
+    finished,
     load_order,
     outcome,
-    skipped,
 )
-from pipeline.handlers.wiring import Wiring, require
+from pipeline.handlers.wiring import Wiring, aws_client, require
 
 logger = Logger(service="payment")
 tracer = Tracer(service="payment")
@@ -50,9 +50,9 @@ class PaymentDeps:
     @classmethod
     def from_env(cls, env: Mapping[str, str]) -> PaymentDeps:
         return cls(
-            store=EventStore(boto3.client("dynamodb"), require(env, "EVENTS_TABLE")),
+            store=EventStore(aws_client(env, "dynamodb"), require(env, "EVENTS_TABLE")),
             gateway=gateway_from_env(env),
-            alerts=Alerts(boto3.client("sns"), require(env, "ALERTS_TOPIC_ARN")),
+            alerts=Alerts(aws_client(env, "sns"), require(env, "ALERTS_TOPIC_ARN")),
             factory=EventFactory(),
         )
 
@@ -75,55 +75,85 @@ def gateway_from_env(env: Mapping[str, str]) -> PaymentGateway:
 wiring = Wiring(PaymentDeps.from_env)
 
 
-def _load(request: StepRequest, deps: PaymentDeps) -> Order:
-    return load_order(deps.store, request, logger)
+def _gateway(order: Order, deps: PaymentDeps) -> dict[Call, Callable[[], Any]]:
+    """The gateway calls a payment step makes, each under its per-order idempotency key."""
+    key, gateway = order.order_id, deps.gateway
+
+    def paid() -> str:
+        assert order.payment_id is not None
+        return order.payment_id
+
+    return {
+        Call.AUTHORIZE: lambda: gateway.authorize(f"{key}:authorize", order.total, order.currency),
+        Call.CAPTURE: lambda: gateway.capture(f"{key}:capture", paid(), order.authorized),
+        # Releases the authorization; a capture whose response was lost is reversed too.
+        Call.VOID: lambda: gateway.void(f"{key}:void", paid()),
+        Call.REFUND: lambda: gateway.refund(f"{key}:refund", paid(), order.refundable),
+    }
+
+
+def _carry_out(
+    step: Step, order: Order, request: StepRequest, deps: PaymentDeps, fields: Fields
+) -> tuple[list[Any], Any]:
+    return carry_out(
+        step,
+        order,
+        request,
+        store=deps.store,
+        factory=deps.factory,
+        calls=_gateway(order, deps),
+        fields=fields,
+    )
 
 
 def authorize(request: StepRequest, deps: PaymentDeps) -> dict[str, Any]:
-    order = _load(request, deps)
-    if order.has("PaymentAuthorized"):
-        return outcome(order, payment_id=order.payment_id, duplicate=True)
-    if not applies(order, Status.PLACED):
-        return skipped(order)
-    result = deps.gateway.authorize(f"{order.order_id}:authorize", order.total, order.currency)
-    event = (ev.PaymentAuthorized, {"payment_id": result.payment_id, "amount": order.total})
-    appended = deps.store.append(order, deps.factory.next(order, [event], request.cause))
+    order = load_order(deps.store, request, logger)
+    step = decide(order, "authorize")
+    appended, result = _carry_out(
+        step,
+        order,
+        request,
+        deps,
+        lambda auth: {"PaymentAuthorized": {"payment_id": auth.payment_id, "amount": order.total}},
+    )
+    if not step.goes_ahead:
+        return finished(order, step, payment_id=order.payment_id)
     metrics.add_metric(name="PaymentAuthorized", unit=MetricUnit.Count, value=1)
     return outcome(order, appended, payment_id=result.payment_id, amount=str(order.total))
 
 
 def capture(request: StepRequest, deps: PaymentDeps) -> dict[str, Any]:
-    order = _load(request, deps)
-    if order.has("PaymentCaptured"):
-        return outcome(order, payment_id=order.payment_id, duplicate=True)
-    if not applies(order, Status.PAYMENT_AUTHORIZED):
-        return skipped(order)
-    assert order.payment_id is not None
+    order = load_order(deps.store, request, logger)
+    step = decide(order, "capture")
     amount = order.authorized
-    deps.gateway.capture(f"{order.order_id}:capture", order.payment_id, amount)
-    event = (ev.PaymentCaptured, {"payment_id": order.payment_id, "amount": amount})
-    appended = deps.store.append(order, deps.factory.next(order, [event], request.cause))
+    captured = {"PaymentCaptured": {"payment_id": order.payment_id, "amount": amount}}
+    appended, _ = _carry_out(step, order, request, deps, captured)
+    if not step.goes_ahead:
+        return finished(order, step, payment_id=order.payment_id)
     metrics.add_metric(name="PaymentCaptured", unit=MetricUnit.Count, value=1)
     return outcome(order, appended, payment_id=order.payment_id, amount=str(amount))
 
 
-def _cancel(
-    order: Order, request: StepRequest, deps: PaymentDeps, failure: type[ev.Event], what: str
-) -> dict[str, Any]:
+def _cancel(request: StepRequest, deps: PaymentDeps, action: str, what: str) -> dict[str, Any]:
     """Record why payment ended and cancel the order, in one append."""
+    order = load_order(deps.store, request, logger)
+    step = decide(order, action)
     reason = request.error.reason() if request.error else what
-    specs = [(failure, {"reason": reason}), (ev.OrderCancelled, {"reason": what})]
-    appended = deps.store.append(order, deps.factory.next(order, specs, request.cause))
-    metrics.add_metric(name=failure.__name__, unit=MetricUnit.Count, value=1)
+    fields = {
+        "PaymentDeclined": {"reason": reason},
+        "PaymentFailed": {"reason": reason},
+        "OrderCancelled": {"reason": what},
+    }
+    appended, _ = _carry_out(step, order, request, deps, fields)
+    if not step.goes_ahead:
+        return finished(order, step)
+    metrics.add_metric(name=step.events[0], unit=MetricUnit.Count, value=1)
     return outcome(order, appended, cancelled=True)
 
 
 def record_decline(request: StepRequest, deps: PaymentDeps) -> dict[str, Any]:
     """The gateway declined: cancel the order (nothing was charged)."""
-    order = _load(request, deps)
-    if order.has("PaymentDeclined") or order.is_terminal:
-        return outcome(order, duplicate=True)
-    return _cancel(order, request, deps, ev.PaymentDeclined, "payment declined")
+    return _cancel(request, deps, "record_decline", "payment declined")
 
 
 def record_payment_failure(request: StepRequest, deps: PaymentDeps) -> dict[str, Any]:
@@ -133,59 +163,27 @@ def record_payment_failure(request: StepRequest, deps: PaymentDeps) -> dict[str,
     (ConcurrencyConflict, then a no-op), where voiding first would have reversed the money
     of an order that goes on to be confirmed. A void interrupted after the append is
     finished by the retry (the void is idempotent by its key)."""
-    order = _load(request, deps)
-    if order.has("PaymentFailed"):
-        _void(order, deps)
-        return outcome(order, duplicate=True)
-    if order.is_terminal:
-        return outcome(order, duplicate=True)
-    if not applies(order, Status.PLACED, Status.PAYMENT_AUTHORIZED):
-        return skipped(order)
-    result = _cancel(order, request, deps, ev.PaymentFailed, "payment failed")
-    _void(order, deps)
-    return result
-
-
-def _void(order: Order, deps: PaymentDeps) -> None:
-    """Release the authorization; a capture whose response was lost is reversed too."""
-    if order.payment_id:
-        deps.gateway.void(f"{order.order_id}:void", order.payment_id)
+    return _cancel(request, deps, "record_payment_failure", "payment failed")
 
 
 def refund(request: StepRequest, deps: PaymentDeps) -> dict[str, Any]:
     """Compensation: return the captured money and, once nothing is held, cancel the order."""
-    order = _load(request, deps)
-    if order.has("PaymentRefunded") or order.status == Status.CANCELLED:
-        return outcome(order, duplicate=True)
-    if not applies(order, Status.COMPENSATING):
-        return skipped(order)
-    specs: list[tuple[type[ev.Event], dict[str, Any]]] = []
+    order = load_order(deps.store, request, logger)
+    step = decide(order, "refund")
     amount = order.refundable
-    if amount > 0:
-        assert order.payment_id is not None
-        deps.gateway.refund(f"{order.order_id}:refund", order.payment_id, amount)
-        specs.append(
-            (ev.PaymentRefunded, {"refund_id": f"{order.payment_id}:refund", "amount": amount})
-        )
-    if not order.holds_stock:
-        specs.append((ev.OrderCancelled, {"reason": order.failure_reason or "compensated"}))
-    appended = deps.store.append(order, deps.factory.next(order, specs, request.cause))
+    fields: dict[str, dict[str, Any]] = {
+        "PaymentRefunded": {"refund_id": f"{order.payment_id}:refund", "amount": amount},
+        "OrderCancelled": {"reason": order.failure_reason or "compensated"},
+    }
+    appended, _ = _carry_out(step, order, request, deps, fields)
+    if not step.goes_ahead:
+        return finished(order, step)
     metrics.add_metric(name="PaymentRefunded", unit=MetricUnit.Count, value=1)
     return outcome(order, appended, refunded=str(amount))
 
 
-def record_compensation_failure(request: StepRequest, deps: PaymentDeps) -> dict[str, Any]:
-    """The refund failed for good: operations must act."""
-    result = compensation.record_compensation_failure(
-        request,
-        step="refund",
-        store=deps.store,
-        alerts=deps.alerts,
-        factory=deps.factory,
-        logger=logger,
-    )
-    metrics.add_metric(name="CompensationFailed", unit=MetricUnit.Count, value=1)
-    return result
+# The refund failed for good: alert operations, record it.
+record_compensation_failure = compensation.failure_recorder("refund", logger, metrics)
 
 
 ACTIONS = {

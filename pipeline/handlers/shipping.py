@@ -8,25 +8,25 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-import boto3
 from aws_lambda_powertools import Logger, Metrics, Tracer
 from aws_lambda_powertools.metrics import MetricUnit
 
 from pipeline.adapters.carrier import Carrier, S3Carrier
 from pipeline.adapters.event_store import EventStore
-from pipeline.domain import events as ev
 from pipeline.domain.factory import EventFactory
-from pipeline.domain.order import Order, Status
+from pipeline.domain.order import Order
+from pipeline.domain.saga import Call, NoFacts, Step, decide
 from pipeline.faults import Faults
 from pipeline.handlers.step_request import (
+    Fields,
     StepRequest,
-    applies,
+    carry_out,
     dispatch,
+    finished,
     load_order,
     outcome,
-    skipped,
 )
-from pipeline.handlers.wiring import Wiring, require
+from pipeline.handlers.wiring import Wiring, aws_client, require
 
 logger = Logger(service="shipping")
 tracer = Tracer(service="shipping")
@@ -44,9 +44,9 @@ class ShippingDeps:
         cls, env: Mapping[str, str], now: Callable[[], float] = time.monotonic
     ) -> ShippingDeps:
         return cls(
-            store=EventStore(boto3.client("dynamodb"), require(env, "EVENTS_TABLE")),
+            store=EventStore(aws_client(env, "dynamodb"), require(env, "EVENTS_TABLE")),
             carrier=S3Carrier(
-                boto3.client("s3"), require(env, "LABELS_BUCKET"), carrier_availability(env, now)
+                aws_client(env, "s3"), require(env, "LABELS_BUCKET"), carrier_availability(env, now)
             ),
             factory=EventFactory(),
         )
@@ -79,71 +79,81 @@ def carrier_availability(
 wiring = Wiring(ShippingDeps.from_env)
 
 
-def _load(request: StepRequest, deps: ShippingDeps) -> Order:
-    return load_order(deps.store, request, logger)
+@dataclass
+class _Labels(NoFacts):
+    """What the carrier knows of the order's label, asked when a rule needs it."""
+
+    carrier: Carrier
+    order_id: str
+
+    def label_voided(self) -> bool:
+        return self.carrier.voided(self.order_id)
+
+
+def _step(request: StepRequest, deps: ShippingDeps, action: str) -> tuple[Order, Step]:
+    order = load_order(deps.store, request, logger)
+    return order, decide(order, action, facts=_Labels(deps.carrier, order.order_id))
+
+
+def _carry_out(
+    step: Step, order: Order, request: StepRequest, deps: ShippingDeps, fields: Fields
+) -> tuple[list[Any], Any]:
+    key, carrier = order.order_id, deps.carrier
+    calls: dict[Call, Callable[[], Any]] = {
+        Call.CREATE_LABEL: lambda: carrier.create_label(
+            key, [(line.sku, line.quantity) for line in order.lines]
+        ),
+        Call.CANCEL_LABEL: lambda: carrier.cancel_label(key),  # idempotent
+    }
+    return carry_out(
+        step, order, request, store=deps.store, factory=deps.factory, calls=calls, fields=fields
+    )
 
 
 def create_label(request: StepRequest, deps: ShippingDeps) -> dict[str, Any]:
-    order = _load(request, deps)
-    if order.has("LabelCreated"):
-        return outcome(order, tracking_number=order.tracking_number, duplicate=True)
-    if not applies(order, Status.INVENTORY_RESERVED):
-        return skipped(order)
-    label = deps.carrier.create_label(
-        order.order_id, [(line.sku, line.quantity) for line in order.lines]
+    order, step = _step(request, deps, "create_label")
+    appended, label = _carry_out(
+        step,
+        order,
+        request,
+        deps,
+        lambda label: {
+            "LabelCreated": {"tracking_number": label.tracking_number, "label_uri": label.label_uri}
+        },
     )
-    event = (
-        ev.LabelCreated,
-        {"tracking_number": label.tracking_number, "label_uri": label.label_uri},
-    )
-    appended = deps.store.append(order, deps.factory.next(order, [event], request.cause))
+    if not step.goes_ahead:
+        return finished(order, step, tracking_number=order.tracking_number)
     metrics.add_metric(name="LabelCreated", unit=MetricUnit.Count, value=1)
     return outcome(order, appended, tracking_number=label.tracking_number)
 
 
 def confirm(request: StepRequest, deps: ShippingDeps) -> dict[str, Any]:
-    order = _load(request, deps)
-    if order.has("OrderConfirmed"):
-        return outcome(order, duplicate=True)
-    if not applies(order, Status.LABEL_CREATED):
-        return skipped(order)
-    if deps.carrier.voided(order.order_id):
-        # Another execution gave up on this order's confirmation and voided its label; its
-        # LabelFailed follows. A confirmation now would ship with a void label.
-        return outcome(order, duplicate=True, skipped="label voided")
-    appended = deps.store.append(
-        order, deps.factory.next(order, [(ev.OrderConfirmed, {})], request.cause)
-    )
+    order, step = _step(request, deps, "confirm")
+    appended, _ = _carry_out(step, order, request, deps, {"OrderConfirmed": {}})
+    if not step.goes_ahead:
+        return finished(order, step)
     metrics.add_metric(name="OrderConfirmed", unit=MetricUnit.Count, value=1)
     return outcome(order, appended, confirmed=True)
 
 
 def cancel_label(request: StepRequest, deps: ShippingDeps) -> dict[str, Any]:
-    """Void the carrier label before the order is compensated (idempotent, no event).
-
-    Never for a confirmed order: a confirmation whose task timed out after it was stored (or
-    a duplicate execution's) comes here through the Catch, and that order ships."""
-    order = _load(request, deps)
-    if order.has("OrderConfirmed"):
-        return outcome(order, voided=False, skipped="order is confirmed")
-    existed = deps.carrier.cancel_label(order.order_id)
+    """Void the carrier label before the order is compensated (idempotent, no event); never
+    for a confirmed order."""
+    order, step = _step(request, deps, "cancel_label")
+    _, existed = _carry_out(step, order, request, deps, {})
+    if step.skipped is not None:
+        return outcome(order, voided=False, skipped=step.skipped)
     return outcome(order, voided=existed)
 
 
 def record_label_failure(request: StepRequest, deps: ShippingDeps) -> dict[str, Any]:
-    """No label: record it, which starts the compensation (release stock, then refund)."""
-    order = _load(request, deps)
-    if order.has("LabelFailed"):
-        deps.carrier.cancel_label(order.order_id)  # finish a void cut short
-        return outcome(order, duplicate=True)
-    if not applies(order, Status.INVENTORY_RESERVED, Status.LABEL_CREATED):
-        return skipped(order)
+    """No label: record it, which starts the compensation (release stock, then refund), then
+    void any label the carrier made: one whose event was never stored too."""
+    order, step = _step(request, deps, "record_label_failure")
     reason = request.error.reason() if request.error else "label failed"
-    event = (ev.LabelFailed, {"reason": reason})
-    appended = deps.store.append(order, deps.factory.next(order, [event], request.cause))
-    # Recorded first (conditional on the version, so a racing confirmation wins or loses
-    # cleanly), then void any label the carrier made: one whose event was never stored too.
-    deps.carrier.cancel_label(order.order_id)
+    appended, _ = _carry_out(step, order, request, deps, {"LabelFailed": {"reason": reason}})
+    if not step.goes_ahead:
+        return finished(order, step)
     metrics.add_metric(name="LabelFailed", unit=MetricUnit.Count, value=1)
     return outcome(order, appended, failed=True)
 

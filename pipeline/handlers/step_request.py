@@ -15,10 +15,14 @@ from typing import Any, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
+from pipeline.adapters.event_store import EventStore
 from pipeline.domain.errors import StepNotApplicable, ValidationFailed
-from pipeline.domain.events import Event
-from pipeline.domain.factory import Cause
-from pipeline.domain.order import RANK, Order, Status, status_after
+from pipeline.domain.events import EVENT_CLASSES, Event
+from pipeline.domain.factory import Cause, EventFactory
+from pipeline.domain.order import Order, status_after
+from pipeline.domain.saga import Call, Step, applies
+
+__all__ = ["applies"]  # the rule lives in pipeline.domain.saga; importable here as before
 
 ID_PATTERN = r"^[A-Za-z0-9_.:-]{1,128}$"
 
@@ -94,24 +98,40 @@ def load_order(store: Any, request: StepRequest, logger: Any) -> Order:
     return order
 
 
-def applies(order: Order, *allowed: Status) -> bool:
-    """Whether a step meant for ``allowed`` statuses applies now.
-
-    False when the order has moved past them: under at-least-once delivery a late or repeated
-    event is a no-op, not a failed execution. ``StepNotApplicable`` when the order has not
-    reached them yet, which the outbox (publish only what is stored) should make impossible.
-    """
-    if order.status in allowed:
-        return True
-    if order.status is not None and RANK[order.status] > max(RANK[s] for s in allowed):
-        return False
-    names = ", ".join(str(s) for s in allowed)
-    raise StepNotApplicable(f"order {order.order_id} is {order.status}, expected {names}")
+def finished(order: Order, step: Step, **when_duplicate: Any) -> dict[str, Any]:
+    """The result of a step that did nothing new: ``when_duplicate`` details when its work
+    was recorded already, the reason when it was skipped."""
+    if step.skipped is not None:
+        return outcome(order, duplicate=True, skipped=step.skipped)
+    return outcome(order, **when_duplicate, duplicate=True)
 
 
-def skipped(order: Order) -> dict[str, Any]:
-    """The result of a step that arrived after the order moved on."""
-    return outcome(order, duplicate=True, skipped=f"order is already {order.status}")
+# An event's fields by its type: given, or made from the call's result.
+Fields = Mapping[str, Mapping[str, Any]] | Callable[[Any], Mapping[str, Mapping[str, Any]]]
+
+
+def carry_out(
+    step: Step,
+    order: Order,
+    request: StepRequest,
+    *,
+    store: EventStore,
+    factory: EventFactory,
+    calls: Mapping[Call, Callable[[], Any]],
+    fields: Fields,
+) -> tuple[list[Event], Any]:
+    """Do what ``step`` decided: its dependency call (from ``calls``), then its events, each
+    with its fields from ``fields`` (or the call after the events when ``step.call_after``).
+    Returns the appended events and the call's result."""
+    result = calls[step.call]() if step.call and not step.call_after else None
+    appended: list[Event] = []
+    if step.events:
+        given = fields(result) if callable(fields) else fields
+        specs = [(EVENT_CLASSES[kind], dict(given[kind])) for kind in step.events]
+        appended = store.append(order, factory.next(order, specs, request.cause))
+    if step.call and step.call_after:
+        calls[step.call]()
+    return appended, result
 
 
 def outcome(order: Order, appended: Sequence[Event] = (), **extra: Any) -> dict[str, Any]:

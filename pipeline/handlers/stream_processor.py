@@ -13,7 +13,6 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-import boto3
 from aws_lambda_powertools import Logger, Metrics, Tracer
 from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.batch import (
@@ -21,6 +20,7 @@ from aws_lambda_powertools.utilities.batch import (
     EventType,
     process_partial_response,
 )
+from aws_lambda_powertools.utilities.batch.types import PartialItemFailureResponse
 from aws_lambda_powertools.utilities.data_classes.dynamo_db_stream_event import DynamoDBRecord
 from botocore.exceptions import ClientError
 
@@ -28,14 +28,13 @@ from pipeline.adapters.dynamo import error_code
 from pipeline.adapters.event_store import event_from_item
 from pipeline.adapters.order_views import OrderViews
 from pipeline.domain import events as ev
-from pipeline.handlers.wiring import Wiring, require
+from pipeline.domain.bus import put_entry
+from pipeline.handlers.wiring import Wiring, aws_client, require
 
 logger = Logger(service="stream-processor")
 tracer = Tracer(service="stream-processor")
 metrics = Metrics(service="stream-processor")
 processor = BatchProcessor(event_type=EventType.DynamoDBStreams)
-
-EVENT_SOURCE = "order-pipeline"
 
 
 class PublishFailed(Exception):
@@ -51,10 +50,10 @@ class StreamDeps:
     @classmethod
     def from_env(cls, env: Mapping[str, str]) -> StreamDeps:
         return cls(
-            events=boto3.client("events"),
+            events=aws_client(env, "events"),
             bus=require(env, "EVENT_BUS_NAME"),
             views=OrderViews(
-                boto3.client("dynamodb"),
+                aws_client(env, "dynamodb"),
                 require(env, "ORDERS_TABLE"),
                 int(env.get("STATUS_SHARDS", "8")),
             ),
@@ -64,21 +63,9 @@ class StreamDeps:
 wiring = Wiring(StreamDeps.from_env)
 
 
-def bus_entry(event: ev.Event, bus: str) -> dict[str, Any]:
-    """The EventBridge entry for a stored event: DetailType is the event type."""
-    return {
-        "Source": EVENT_SOURCE,
-        "DetailType": event.type,
-        "Detail": event.to_json(),
-        "EventBusName": bus,
-        "Time": event.occurred_at,
-        "Resources": [],
-    }
-
-
 def publish(deps: StreamDeps, event: ev.Event) -> None:
     try:
-        response = deps.events.put_events(Entries=[bus_entry(event, deps.bus)])
+        response = deps.events.put_events(Entries=[put_entry(event, deps.bus)])
     except ClientError as error:
         raise PublishFailed(f"PutEvents failed: {error_code(error)}") from error
     if response.get("FailedEntryCount", 0):
@@ -104,7 +91,7 @@ def handle_record(record: DynamoDBRecord) -> None:
 @logger.inject_lambda_context(clear_state=True)
 @metrics.log_metrics
 @tracer.capture_lambda_handler
-def lambda_handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
+def lambda_handler(event: dict[str, Any], context: Any) -> PartialItemFailureResponse:
     return process_partial_response(
         event=event, record_handler=handle_record, processor=processor, context=context
     )

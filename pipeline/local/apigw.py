@@ -20,6 +20,7 @@ def proxy_event(
 ) -> dict[str, Any]:
     """A proxy event; ``body`` is JSON-encoded, ``raw_body`` is sent as is (bytes: base64)."""
     encoded = False
+    text: str | None
     if raw_body is not None:
         if isinstance(raw_body, bytes):
             text, encoded = base64.b64encode(raw_body).decode(), True

@@ -17,10 +17,10 @@ import time
 import types
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
-EPOCH = datetime(2026, 1, 1, tzinfo=UTC)
+from pipeline.seeds import EPOCH
 
 
 class RuntimeClock:

@@ -1,6 +1,6 @@
 """The local endpoint as a deployment target: what moto's CloudFormation cannot create.
 
-:func:`pipeline.deploy.stack.deploy` runs the same flow against moto as against AWS
+:func:`pipeline.deploy.flow.deploy` runs the same flow against moto as against AWS
 (package, translate, change set, execute, follow, outputs). moto's CloudFormation does not
 implement every resource type of the template; :class:`LocalAdapter` sends it the rest and
 makes each missing resource itself, saying how in :attr:`Deployment.equivalents`, never
@@ -25,9 +25,8 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from pipeline.deploy import changes
-from pipeline.deploy import stack as flow
-from pipeline.deploy.target import LOCAL_ACCOUNT, Target
+from pipeline.deploy import changes, flow
+from pipeline.deploy.target import LOCAL_ACCOUNT, LOCAL_ENDPOINT, Target
 from pipeline.local.provision import PhysicalResource, Stack, physical_name
 from pipeline.template import Template
 
@@ -182,17 +181,51 @@ class LocalAdapter:
         return stack
 
 
+@dataclass
+class _LocalTarget(Target):
+    """A local target that makes one client per service: a client takes ~8 ms to make, and
+    a deployment asks for ~90 (one per resource it reads or makes)."""
+
+    _clients: dict[str, Any] = field(default_factory=dict, repr=False, compare=False)
+
+    def client(self, name: str) -> Any:
+        if name not in self._clients:
+            self._clients[name] = super().client(name)
+        return self._clients[name]
+
+
+def local_target(
+    endpoint_url: str | None = LOCAL_ENDPOINT, region: str = "us-east-1", session: Any = None
+) -> Target:
+    """The local cloud as a deployment target: at ``endpoint_url``, or in-process when it is
+    None; with the placeholder credentials moto accepts unless ``session`` is given."""
+    if session is None:
+        import boto3
+
+        session = boto3.Session(
+            region_name=region, aws_access_key_id="local", aws_secret_access_key="local"
+        )
+    return _LocalTarget(
+        session,
+        endpoint_url,
+        _account=LOCAL_ACCOUNT,
+        in_process=endpoint_url is None,
+        adapter=LocalAdapter(),
+    )
+
+
 def deploy(
     template: Template,
     session: Any,
-    endpoint_url: str,
+    endpoint_url: str | None,
     stack_name: str = "orders",
     say: Callable[[str], None] = lambda _line: None,
 ) -> Deployment:
-    """Create the stack in the local endpoint (approved without asking, the change set shown
-    as a count); return what was deployed and what was made locally."""
-    target = Target(session, endpoint_url, _account=LOCAL_ACCOUNT)
-    adapter = LocalAdapter()
+    """Create the stack in the local cloud (approved without asking, the change set shown
+    as a count); return what was deployed and what was made locally. ``endpoint_url`` None
+    is the local cloud in-process (moto inside this process)."""
+    target = local_target(endpoint_url, session=session)
+    adapter = target.adapter
     result = flow.deploy(target, template, stack_name, say=say, adapter=adapter, show_plan=False)
     if result.status not in ("CREATE_COMPLETE", "UPDATE_COMPLETE") or adapter.stack is None:
         raise DeployError(f"{stack_name}: {result.status}")
@@ -274,30 +307,6 @@ def _without(
     """The template minus the local resources, references to them replaced by their names."""
     body = copy.deepcopy(dict(translated))
     body["Resources"] = {k: v for k, v in body["Resources"].items() if k not in local}
-
-    def rewrite(value: Any) -> Any:
-        if isinstance(value, dict):
-            if set(value) == {"Ref"} and value["Ref"] in local:
-                return stack.resources[value["Ref"]].ref
-            if set(value) == {"Fn::GetAtt"}:
-                target, attribute = _getatt(value["Fn::GetAtt"])
-                if target in local:
-                    return stack.resources[target].attributes.get(attribute, target)
-            if set(value) == {"Fn::Sub"}:
-                return {"Fn::Sub": rewrite_sub(value["Fn::Sub"])}
-            return {k: rewrite(v) for k, v in value.items()}
-        if isinstance(value, list):
-            return [rewrite(v) for v in value]
-        return value
-
-    def rewrite_sub(arg: Any) -> Any:
-        text, extra = (arg, None) if isinstance(arg, str) else arg
-        for logical in local:
-            text = text.replace("${" + logical + "}", stack.resources[logical].ref)
-            for attribute, attr_value in stack.resources[logical].attributes.items():
-                text = text.replace("${" + f"{logical}.{attribute}" + "}", attr_value)
-        return text if extra is None else [text, rewrite(extra)]
-
     for resource in body["Resources"].values():
         if "DependsOn" in resource:
             depends = resource["DependsOn"]
@@ -305,10 +314,37 @@ def _without(
             resource["DependsOn"] = [d for d in depends if d not in local]
         for key in ("Properties", "Metadata"):
             if key in resource:
-                resource[key] = rewrite(resource[key])
+                resource[key] = _inline(resource[key], local, stack)
     if "Outputs" in body:
-        body["Outputs"] = rewrite(body["Outputs"])
+        body["Outputs"] = _inline(body["Outputs"], local, stack)
     return body
+
+
+def _inline(value: Any, local: Mapping[str, Any], stack: Stack) -> Any:
+    """``value`` with its references to the ``local`` resources replaced by their names."""
+    if isinstance(value, dict):
+        if set(value) == {"Ref"} and value["Ref"] in local:
+            return stack.resources[value["Ref"]].ref
+        if set(value) == {"Fn::GetAtt"}:
+            target, attribute = _getatt(value["Fn::GetAtt"])
+            if target in local:
+                return stack.resources[target].attributes.get(attribute, target)
+        if set(value) == {"Fn::Sub"}:
+            return {"Fn::Sub": _inline_sub(value["Fn::Sub"], local, stack)}
+        return {k: _inline(v, local, stack) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_inline(v, local, stack) for v in value]
+    return value
+
+
+def _inline_sub(arg: Any, local: Mapping[str, Any], stack: Stack) -> Any:
+    """An ``Fn::Sub`` argument with ``${Local}`` and ``${Local.Attribute}`` filled in."""
+    text, extra = (arg, None) if isinstance(arg, str) else arg
+    for logical in local:
+        text = text.replace("${" + logical + "}", stack.resources[logical].ref)
+        for attribute, attr_value in stack.resources[logical].attributes.items():
+            text = text.replace("${" + f"{logical}.{attribute}" + "}", attr_value)
+    return text if extra is None else [text, _inline(extra, local, stack)]
 
 
 def _moto_compatible(body: dict[str, Any]) -> dict[str, Any]:
@@ -316,40 +352,46 @@ def _moto_compatible(body: dict[str, Any]) -> dict[str, Any]:
     event bus's ``Ref`` as ``GetAtt Name`` (what Ref returns; moto resolves the Ref to its
     model object), a state machine's ``DefinitionSubstitutions`` as a ``Fn::Sub``."""
     buses = {k for k, r in body["Resources"].items() if r["Type"] == "AWS::Events::EventBus"}
-
-    def rewrite(value: Any) -> Any:
-        if isinstance(value, dict):
-            if set(value) == {"Ref"} and value["Ref"] in buses:
-                return {"Fn::GetAtt": [value["Ref"], "Name"]}
-            if set(value) == {"Fn::Sub"}:
-                arg = value["Fn::Sub"]
-                text, extra = (arg, None) if isinstance(arg, str) else arg
-                for bus in buses:
-                    text = text.replace("${" + bus + "}", "${" + bus + ".Name}")
-                return {"Fn::Sub": text if extra is None else [text, rewrite(extra)]}
-            return {k: rewrite(v) for k, v in value.items()}
-        if isinstance(value, list):
-            return [rewrite(v) for v in value]
-        return value
-
     for resource in body["Resources"].values():
         props = resource.get("Properties", {})
         substitutions = props.get("DefinitionSubstitutions")
         if resource["Type"] == "AWS::StepFunctions::StateMachine" and substitutions:
-            # CloudFormation substitutes ${Name} in the definition; moto stores it as is.
-            text = props["DefinitionString"]
-            if isinstance(text, dict) and "Fn::Join" in text:
-                separator, parts = text["Fn::Join"]
-                text = separator.join(parts)
-            props["DefinitionString"] = {"Fn::Sub": [text, props.pop("DefinitionSubstitutions")]}
+            _substitute_in_definition(props)
         for kind, name in JSON_AS_STRING:
             if resource["Type"] == kind and isinstance(props.get(name), dict):
                 props[name] = json.dumps(props[name])
         if props:
-            resource["Properties"] = rewrite(props)
+            resource["Properties"] = _bus_names(props, buses)
     if "Outputs" in body:
-        body["Outputs"] = rewrite(body["Outputs"])
+        body["Outputs"] = _bus_names(body["Outputs"], buses)
     return body
+
+
+def _substitute_in_definition(props: dict[str, Any]) -> None:
+    """A state machine's ``DefinitionSubstitutions`` as a ``Fn::Sub`` of its definition:
+    CloudFormation substitutes ${Name} in the definition; moto stores it as is."""
+    text = props["DefinitionString"]
+    if isinstance(text, dict) and "Fn::Join" in text:
+        separator, parts = text["Fn::Join"]
+        text = separator.join(parts)
+    props["DefinitionString"] = {"Fn::Sub": [text, props.pop("DefinitionSubstitutions")]}
+
+
+def _bus_names(value: Any, buses: set[str]) -> Any:
+    """``value`` with each event bus's ``Ref`` (in a ``Fn::Sub`` too) as its ``GetAtt Name``."""
+    if isinstance(value, dict):
+        if set(value) == {"Ref"} and value["Ref"] in buses:
+            return {"Fn::GetAtt": [value["Ref"], "Name"]}
+        if set(value) == {"Fn::Sub"}:
+            arg = value["Fn::Sub"]
+            text, extra = (arg, None) if isinstance(arg, str) else arg
+            for bus in buses:
+                text = text.replace("${" + bus + "}", "${" + bus + ".Name}")
+            return {"Fn::Sub": text if extra is None else [text, _bus_names(extra, buses)]}
+        return {k: _bus_names(v, buses) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_bus_names(v, buses) for v in value]
+    return value
 
 
 def _getatt(arg: Any) -> tuple[str, str]:
@@ -357,7 +399,7 @@ def _getatt(arg: Any) -> tuple[str, str]:
     return target, attribute
 
 
-def _physical(
+def _physical(  # noqa: C901 — one branch per resource type, each read from its own service
     client: Callable[[str], Any], stack: Stack, resource: Mapping[str, Any], created: dict
 ) -> PhysicalResource:
     """Ref and GetAtt values of a resource CloudFormation created, read from its service."""
@@ -409,7 +451,7 @@ def _tls_only(document: Mapping[str, Any]) -> bool:
     )
 
 
-def _make_equivalent(
+def _make_equivalent(  # noqa: C901 — one branch per type moto's CloudFormation lacks
     client: Callable[[str], Any], stack: Stack, logical: str, resource: Mapping[str, Any]
 ) -> str:
     """Create one resource moto's CloudFormation cannot, through its API; say how."""
@@ -494,7 +536,7 @@ _GONE = frozenset(
 )
 
 
-def _remove_equivalent(
+def _remove_equivalent(  # noqa: C901 — _make_equivalent's branches, undone one by one
     client: Callable[[str], Any], stack: Stack, logical: str, resource: Mapping[str, Any]
 ) -> None:
     """Undo :func:`_make_equivalent` (for an update that changed or dropped it, or a delete)."""

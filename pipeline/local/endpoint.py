@@ -1,31 +1,48 @@
-"""An AWS-compatible endpoint on loopback: moto's server on a free port, started and stopped here.
+"""The local cloud: moto, reached through one of two transports behind one switch.
 
-moto's backends take no lock: a DynamoDB transaction there checks conditions, writes, and
-on failure restores a copy of the table, so nothing but the GIL's scheduling keeps two
-concurrent requests from interleaving. Real DynamoDB applies each request atomically, so this
-endpoint serialises DynamoDB requests explicitly (and only those: an SQS long poll must not
-block everything else). On moto 5.2.5 the 200-thread reservation test passes either way; the
-lock makes the guarantee a property of the endpoint rather than of thread timing.
+* ``"inprocess"`` (:class:`InProcessEndpoint`): ``moto.mock_aws`` in this process. botocore
+  still builds, signs and serialises every request and parses every response, as over HTTP;
+  only the socket and the HTTP server go. For tests, the demo, notebooks and simulations.
+* ``"http"`` (:class:`LocalEndpoint`): moto's server on a free loopback port, for clients
+  outside the process (the AWS CLI, the deployer's ``--endpoint``, a long-running stack).
+
+Both put the same gate in front of moto. moto's backends take no lock: a DynamoDB transaction
+there checks conditions, writes, and on failure restores a copy of the table, so nothing but
+the GIL's scheduling keeps two concurrent requests from interleaving. Real DynamoDB applies
+each request atomically, so the gate serialises DynamoDB requests explicitly (and only those:
+an SQS long poll must not block everything else). It also throttles DynamoDB data-plane calls
+on request, hands Step Functions' StartExecution to the local runtime, and keeps statistics.
 """
 
 from __future__ import annotations
 
+import importlib
 import io
 import json
 import logging
+import os
 import random
 import socket
 import threading
 import time
+from abc import ABC, abstractmethod
 from collections.abc import Callable
-from typing import Any
+from typing import Any, Literal, Self, TypeVar
+from urllib.parse import urlsplit
 
+from moto import mock_aws
+
+# On import, moto registers its stubber for botocore's before-send event in every session
+# made from then on (a session made earlier would call AWS itself, even "in process").
+from moto.core.models import MockAWS, botocore_stubber
 from werkzeug.serving import BaseWSGIServer, make_server
 
 from pipeline.local import moto_fixes, moto_speedups
 
 LOOPBACK = "127.0.0.1"
 
+Transport = Literal["inprocess", "http"]
+DEFAULT_TRANSPORT: Transport = "inprocess"
 
 StartExecution = Callable[[dict[str, Any]], dict[str, Any]]
 START_EXECUTION = "AWSStepFunctions.StartExecution"
@@ -43,24 +60,22 @@ DATA_PLANE = frozenset(
         "TransactGetItems",
     }
 )
+THROTTLED = "com.amazonaws.dynamodb.v20120810#ProvisionedThroughputExceededException"
+
+Reply = tuple[int, dict[str, str], bytes]  # status, headers, body
+T = TypeVar("T")
 
 
-def _error(start_response: Any, status: str, kind: str, message: str) -> list[bytes]:
-    payload = json.dumps({"__type": kind, "message": message}).encode()
-    start_response(
-        status,
-        [("Content-Type", "application/x-amz-json-1.0"), ("Content-Length", str(len(payload)))],
-    )
-    return [payload]
+def _json_reply(status: int, body: dict[str, Any]) -> Reply:
+    payload = json.dumps(body, default=str).encode()
+    return status, {"Content-Type": "application/x-amz-json-1.0"}, payload
 
 
-class _AtomicDynamoDB:
-    """WSGI middleware: one DynamoDB request at a time, as the service guarantees atomicity;
-    and Step Functions' StartExecution handed to the local runtime when it takes them."""
+class _Gate:
+    """What the local cloud adds in front of moto, whichever the transport."""
 
-    def __init__(self, app: Any) -> None:
-        self.app = app
-        self.lock = threading.Lock()
+    def __init__(self) -> None:
+        self.lock = threading.RLock()
         self.start_execution: StartExecution | None = None
         self.busy_s = 0.0  # time spent inside moto (for the share-of-time benchmark)
         self.requests = 0
@@ -69,55 +84,73 @@ class _AtomicDynamoDB:
         self.throttle_rng = random.Random(0)
         self.throttled = 0
 
-    def __call__(self, environ: dict[str, Any], start_response: Any) -> Any:
-        target = environ.get("HTTP_X_AMZ_TARGET", "")
+    def intercept(self, target: str, body: Callable[[], bytes]) -> Reply | None:
+        """The answer when moto is not asked: a handed-off StartExecution or a throttle."""
         if target == START_EXECUTION and self.start_execution is not None:
-            return self._start_execution(environ, start_response)
+            return self._start_execution(json.loads(body() or b"{}"))
         if target.split(".")[-1] in DATA_PLANE and self.throttle_rng.random() < self.throttle_rate:
             self.throttled += 1
-            return _error(
-                start_response,
-                "400 Bad Request",
-                "com.amazonaws.dynamodb.v20120810#ProvisionedThroughputExceededException",
-                "Throughput exceeds the current capacity (injected)",
-            )
+            message = "Throughput exceeds the current capacity (injected)"
+            return _json_reply(400, {"__type": THROTTLED, "message": message})
+        return None
+
+    def serve(self, target: str, operation: str, moto: Callable[[], T]) -> T:
+        """``moto()``, one DynamoDB request at a time, timed."""
         started = time.perf_counter()
         try:
             if target.startswith(("DynamoDB_", "DynamoDBStreams_")):
                 with self.lock:
-                    # Materialise the body inside the lock: the backend runs while it is produced.
-                    return list(self.app(environ, start_response))
-            return list(self.app(environ, start_response))
+                    return moto()
+            return moto()
         finally:
             elapsed = time.perf_counter() - started
             self.busy_s += elapsed
             self.requests += 1
-            tally = self.by_operation.setdefault(_operation(environ, target), [0, 0.0])
+            tally = self.by_operation.setdefault(operation, [0, 0.0])
             tally[0] += 1
             tally[1] += elapsed
 
-    def _start_execution(self, environ: dict[str, Any], start_response: Any) -> Any:
-        length = int(environ.get("CONTENT_LENGTH") or 0)
-        request = json.loads(environ["wsgi.input"].read(length) or b"{}")
+    def _start_execution(self, request: dict[str, Any]) -> Reply:
         assert self.start_execution is not None
         try:
-            status, body = "200 OK", self.start_execution(request)
+            return _json_reply(200, self.start_execution(request))
         except LookupError as error:  # the runtime does not know that state machine
-            status, body = (
-                "400 Bad Request",
-                {"__type": "StateMachineDoesNotExist", "message": str(error)},
-            )
+            return _json_reply(400, {"__type": "StateMachineDoesNotExist", "message": str(error)})
         except ValueError as error:  # same name, different input
-            status, body = (
-                "400 Bad Request",
-                {"__type": "ExecutionAlreadyExists", "message": str(error)},
-            )
-        payload = json.dumps(body, default=str).encode()
-        start_response(
-            status,
-            [("Content-Type", "application/x-amz-json-1.0"), ("Content-Length", str(len(payload)))],
+            return _json_reply(400, {"__type": "ExecutionAlreadyExists", "message": str(error)})
+
+
+def _operation(method: str, path: str, target: str) -> str:
+    """``DynamoDB_20120810.Query``-style name, or method and first path segment for REST."""
+    if target:
+        return target
+    return f"{method} /{path.strip('/').split('/', 1)[0]}"
+
+
+class _AtomicDynamoDB:
+    """WSGI middleware: the gate in front of moto's server app."""
+
+    def __init__(self, app: Any) -> None:
+        self.app = app
+        self.gate = _Gate()
+
+    def __call__(self, environ: dict[str, Any], start_response: Any) -> Any:
+        target = environ.get("HTTP_X_AMZ_TARGET", "")
+        reply = self.gate.intercept(
+            target, lambda: environ["wsgi.input"].read(int(environ.get("CONTENT_LENGTH") or 0))
         )
-        return [payload]
+        if reply is not None:
+            status, headers, payload = reply
+            reason = "OK" if status == 200 else "Bad Request"
+            start_response(
+                f"{status} {reason}", [*headers.items(), ("Content-Length", str(len(payload)))]
+            )
+            return [payload]
+        operation = _operation(
+            environ.get("REQUEST_METHOD", "?"), environ.get("PATH_INFO", "/"), target
+        )
+        # Materialise the body inside the lock: the backend runs while it is produced.
+        return self.gate.serve(target, operation, lambda: list(self.app(environ, start_response)))
 
 
 def _read_body_whole(environ: dict[str, Any]) -> None:
@@ -142,7 +175,7 @@ def _keep_alive(handler: type) -> type:
     no TCP connect and no new server thread per API call.
     """
 
-    class KeepAliveHandler(handler):  # type: ignore[misc, valid-type]
+    class KeepAliveHandler(handler):
         def setup(self) -> None:
             super().setup()
             # Headers and body go out in two writes; with Nagle's algorithm the second waits
@@ -187,23 +220,99 @@ def _keep_alive(handler: type) -> type:
     return KeepAliveHandler
 
 
-def _operation(environ: dict[str, Any], target: str) -> str:
-    """``DynamoDB_20120810.Query``-style name, or method and first path segment for REST."""
-    if target:
-        return target
-    path = environ.get("PATH_INFO", "/").strip("/").split("/", 1)[0]
-    return f"{environ.get('REQUEST_METHOD', '?')} /{path}"
+class Endpoint(ABC):
+    """The local cloud's interface, whichever the transport; use as a context manager.
+
+    Entering starts a new, empty cloud (moto's backends are reset: they live in this process,
+    not in the server). Make clients with :meth:`client`, and give in-process Lambda handlers
+    :attr:`environment`.
+    """
+
+    transport: Transport
+
+    def __init__(self) -> None:
+        self._gate: _Gate | None = None
+
+    @property
+    def url(self) -> str | None:
+        """The ``endpoint_url`` clients need: None when there is nothing to point them at."""
+        return None
+
+    @property
+    def environment(self) -> dict[str, str]:
+        """Variables a handler's ``boto3.client(...)`` needs to reach this cloud."""
+        return {} if self.url is None else {"AWS_ENDPOINT_URL": self.url}
+
+    def client(self, session: Any, service: str, **kwargs: Any) -> Any:
+        """``session.client(service)`` reaching this cloud."""
+        return session.client(service, endpoint_url=self.url, **kwargs)
+
+    @abstractmethod
+    def start(self) -> Self: ...
+
+    @abstractmethod
+    def stop(self) -> None: ...
+
+    @property
+    def stats(self) -> tuple[int, float]:
+        """(requests served, seconds spent serving them inside moto)."""
+        if self._gate is None:
+            return 0, 0.0
+        return self._gate.requests, self._gate.busy_s
+
+    @property
+    def operations(self) -> dict[str, tuple[int, float]]:
+        """Per operation: (requests served, seconds inside moto)."""
+        if self._gate is None:
+            return {}
+        return {op: (int(n), s) for op, (n, s) in self._gate.by_operation.items()}
+
+    @property
+    def throttled(self) -> int:
+        return self._gate.throttled if self._gate else 0
+
+    def throttle_dynamodb(self, rate: float, seed: int = 0) -> None:
+        """Answer this share of DynamoDB data-plane calls with ProvisionedThroughputExceeded."""
+        gate = self._started()
+        gate.throttle_rate = rate
+        gate.throttle_rng = random.Random(seed)
+
+    def take_start_execution(self, handler: StartExecution | None) -> None:
+        """Route Step Functions StartExecution calls to ``handler`` (the local runtime)."""
+        self._started().start_execution = handler
+
+    def reset(self) -> None:
+        """Forget every resource."""
+        from moto.moto_api._internal.models import moto_api_backend
+
+        moto_api_backend.reset()
+
+    def _started(self) -> _Gate:
+        if self._gate is None:
+            raise RuntimeError("endpoint not started")
+        return self._gate
+
+    def __enter__(self) -> Self:
+        self.start()
+        self.reset()  # a new endpoint is a new, empty cloud
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
 
 
-class LocalEndpoint:
-    """moto's server on ``127.0.0.1`` and a free port; use as a context manager."""
+class LocalEndpoint(Endpoint):
+    """moto's server on ``127.0.0.1`` and a free port; resources outlive :meth:`stop` (in
+    this process) until the next endpoint starts."""
+
+    transport: Transport = "http"
 
     def __init__(self, host: str = LOOPBACK, port: int = 0) -> None:
+        super().__init__()
         self.host = host
         self.port = port
         self._server: BaseWSGIServer | None = None
         self._thread: threading.Thread | None = None
-        self._app: _AtomicDynamoDB | None = None
 
     @property
     def url(self) -> str:
@@ -211,66 +320,31 @@ class LocalEndpoint:
             raise RuntimeError("endpoint not started")
         return f"http://{self.host}:{self._server.server_port}"
 
-    def start(self) -> LocalEndpoint:
+    def start(self) -> Self:
         logging.getLogger("werkzeug").setLevel(logging.WARNING)  # no line per request
-        from moto.moto_server.werkzeug_app import (
-            DomainDispatcherApplication,
-            MotoRequestHandler,
-            create_backend_app,
-        )
-
+        # moto.moto_server has no __init__.py: imported by name, so mypy need not resolve it.
+        werkzeug_app = importlib.import_module("moto.moto_server.werkzeug_app")
         moto_speedups.install()
         moto_fixes.install()
-        app = self._app = _AtomicDynamoDB(DomainDispatcherApplication(create_backend_app))
+        app = _AtomicDynamoDB(
+            werkzeug_app.DomainDispatcherApplication(werkzeug_app.create_backend_app)
+        )
+        self._gate = app.gate
         self._server = make_server(
             self.host,
             self.port,
             app,
             threaded=True,
-            request_handler=_keep_alive(MotoRequestHandler),
+            request_handler=_keep_alive(werkzeug_app.MotoRequestHandler),
         )
         self._thread = threading.Thread(
-            target=self._server.serve_forever, name="local-aws-endpoint", daemon=True
+            target=self._server.serve_forever,
+            kwargs={"poll_interval": 0.05},  # stop() waits for a poll: not half a second
+            name="local-aws-endpoint",
+            daemon=True,
         )
         self._thread.start()
         return self
-
-    @property
-    def stats(self) -> tuple[int, float]:
-        """(requests served, seconds spent serving them inside moto)."""
-        if self._app is None:
-            return 0, 0.0
-        return self._app.requests, self._app.busy_s
-
-    @property
-    def operations(self) -> dict[str, tuple[int, float]]:
-        """Per operation: (requests served, seconds inside moto)."""
-        if self._app is None:
-            return {}
-        return {op: (int(n), s) for op, (n, s) in self._app.by_operation.items()}
-
-    @property
-    def throttled(self) -> int:
-        return self._app.throttled if self._app else 0
-
-    def throttle_dynamodb(self, rate: float, seed: int = 0) -> None:
-        """Answer this share of DynamoDB data-plane calls with ProvisionedThroughputExceeded."""
-        if self._app is None:
-            raise RuntimeError("endpoint not started")
-        self._app.throttle_rate = rate
-        self._app.throttle_rng = random.Random(seed)
-
-    def take_start_execution(self, handler: StartExecution | None) -> None:
-        """Route Step Functions StartExecution calls to ``handler`` (the local runtime)."""
-        if self._app is None:
-            raise RuntimeError("endpoint not started")
-        self._app.start_execution = handler
-
-    def reset(self) -> None:
-        """Forget every resource: moto's backends live in the process, not in the server."""
-        from moto.moto_api._internal.models import moto_api_backend
-
-        moto_api_backend.reset()
 
     def stop(self) -> None:
         if self._server is not None:
@@ -280,10 +354,90 @@ class LocalEndpoint:
             self._thread.join(timeout=5)
         self._server = self._thread = None
 
-    def __enter__(self) -> LocalEndpoint:
-        self.start()
-        self.reset()  # a new endpoint is a new, empty cloud
+
+_ENDPOINT_VARIABLE = "AWS_ENDPOINT_URL"  # and AWS_ENDPOINT_URL_<SERVICE>: a prefix
+_active: list[InProcessEndpoint] = []  # at most one: moto's stubber is process-wide
+
+
+class InProcessEndpoint(Endpoint):
+    """moto in this process (``mock_aws``): no socket, no server, no ``endpoint_url``.
+
+    Every boto3 client of the process reaches moto through the one stubber moto registers for
+    botocore's ``before-send`` event (in ``BUILTIN_HANDLERS``, so in every session made after
+    this module is imported). The gate wraps that stubber's dispatch while the endpoint runs:
+    clients made before it started, by the caller or by Lambda handlers with
+    ``boto3.client(...)``, all pass through it.
+
+    While it runs, ``AWS_ENDPOINT_URL*`` is unset (a client given an endpoint URL would leave
+    moto: such a request fails loudly) and moto's fake credentials are in the environment.
+    Leaving forgets every resource (moto's ``mock_aws`` removes its data) and restores both.
+    One at a time per process.
+    """
+
+    transport: Transport = "inprocess"
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._mock: MockAWS | None = None
+        self._saved: dict[str, str] = {}
+
+    def start(self) -> Self:
+        if _active:
+            raise RuntimeError("an in-process endpoint is already running")
+        moto_speedups.install()
+        moto_fixes.install()
+        self._saved = {
+            name: os.environ.pop(name)
+            for name in list(os.environ)
+            if name.startswith(_ENDPOINT_VARIABLE)
+        }
+        self._mock = mock_aws()
+        self._mock.start()
+        gate = self._gate = _Gate()
+        moto = botocore_stubber.process_request
+
+        def process_request(request: Any) -> Any:
+            headers = request.headers
+            target = (headers.get("X-Amz-Target") or b"").decode()
+            reply = gate.intercept(target, lambda: _bytes(request.body))
+            if reply is not None:
+                return reply
+            operation = _operation(request.method, urlsplit(request.url).path, target)
+            response = gate.serve(target, operation, lambda: moto(request))
+            if response is None:
+                raise RuntimeError(
+                    f"{request.url} is not an AWS endpoint: with the in-process transport, "
+                    "clients take no endpoint_url and AWS_ENDPOINT_URL is unset"
+                )
+            return response
+
+        # An instance attribute shadows the method: moto's __call__ (its before-send handler)
+        # and its `responses` callback both dispatch through it.
+        botocore_stubber.process_request = process_request  # type: ignore[method-assign]
+        _active.append(self)
         return self
 
-    def __exit__(self, *exc: object) -> None:
-        self.stop()
+    def stop(self) -> None:
+        if self not in _active:
+            return
+        _active.remove(self)
+        vars(botocore_stubber).pop("process_request", None)
+        try:
+            if self._mock is not None:
+                self._mock.stop()
+        finally:
+            os.environ.update(self._saved)
+            self._mock = None
+
+
+def _bytes(body: bytes | str | None) -> bytes:
+    return body if isinstance(body, bytes) else (body or "").encode()
+
+
+def local_endpoint(transport: Transport = DEFAULT_TRANSPORT) -> Endpoint:
+    """The local cloud over ``transport``: ``"inprocess"`` or ``"http"``."""
+    if transport == "inprocess":
+        return InProcessEndpoint()
+    if transport == "http":
+        return LocalEndpoint()
+    raise ValueError(f"unknown transport {transport!r}: 'inprocess' or 'http'")

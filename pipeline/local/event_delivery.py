@@ -19,24 +19,12 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+from pipeline.domain.bus import retry_after
 from pipeline.local.provision import Stack
 from pipeline.template import Template
 
+
 # EventBridge retries with exponential backoff and jitter; first delay about 1 s, capped.
-FIRST_DELAY_S, MAX_DELAY_S = 1.0, 300.0
-
-
-def retry_after(
-    attempt: int, age_s: float, max_attempts: int, max_age_s: float, rng: random.Random
-) -> float | None:
-    """Seconds before EventBridge retries a failed delivery (``attempt`` counts from 0), or
-    None when the target's RetryPolicy is spent and the event goes to the DLQ."""
-    delay = min(MAX_DELAY_S, FIRST_DELAY_S * 2**attempt) * rng.uniform(0.5, 1)
-    if attempt >= max_attempts or age_s + delay > max_age_s:
-        return None
-    return delay
-
-
 class DeliveryFailed(Exception):
     """The target could not be invoked; ``code`` is the EventBridge DLQ error code."""
 

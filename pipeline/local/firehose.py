@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import io
 import json
-import re
 import threading
 import uuid
 from collections.abc import Callable
@@ -23,15 +22,8 @@ from typing import Any
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from pipeline.analytics.schema import lake_schema
+from pipeline.analytics.schema import lake_schema, object_prefix
 from pipeline.template import Template
-
-_PLACEHOLDER = re.compile(r"!\{timestamp:([A-Za-z]+)\}")
-_JAVA_TO_STRFTIME = {"yyyy": "%Y", "MM": "%m", "dd": "%d", "HH": "%H", "mm": "%M", "ss": "%S"}
-
-
-def _prefix(template: str, moment: datetime) -> str:
-    return _PLACEHOLDER.sub(lambda m: moment.strftime(_JAVA_TO_STRFTIME[m.group(1)]), template)
 
 
 def _convert(value: Any, kind: pa.DataType) -> Any:
@@ -92,7 +84,8 @@ class LocalFirehose:
                 self._opened = self._opened or self.clock()
                 responses.append({"RecordId": str(uuid.uuid4())})
             due = self._bytes >= self.max_bytes or (
-                (self.clock() - self._opened).total_seconds() >= self.max_age_s
+                self._opened is not None  # None when no record came (an empty batch)
+                and (self.clock() - self._opened).total_seconds() >= self.max_age_s
             )
         if due:
             self.flush()
@@ -113,7 +106,7 @@ class LocalFirehose:
         pq.write_table(table, buffer, compression="snappy")
         moment = self.clock()
         key = (
-            _prefix(self.prefix, moment)
+            object_prefix(self.prefix, moment)
             + f"{self.name}-1-{moment:%Y-%m-%d-%H-%M-%S}-{uuid.uuid4()}.parquet"
         )
         self.s3.put_object(Bucket=self.bucket, Key=key, Body=buffer.getvalue())

@@ -56,7 +56,8 @@ class LocalApi:
     @property
     def url(self) -> str:
         host, port = self._server.server_address[:2]
-        return f"http://{host}:{port}/v1"
+        name = host if isinstance(host, str) else bytes(host).decode()  # bytes: never for TCP
+        return f"http://{name}:{port}/v1"
 
     def _request_handler(self) -> type[BaseHTTPRequestHandler]:
         api = self
@@ -132,7 +133,9 @@ class LocalApi:
         return status, {**response_headers, "Allow": ", ".join(allowed)}, response_body
 
     def __enter__(self) -> LocalApi:
-        self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
+        self._thread = threading.Thread(
+            target=self._server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True
+        )
         self._thread.start()
         return self
 

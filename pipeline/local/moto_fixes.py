@@ -10,15 +10,20 @@
   one property of ours an update can change.
 * Athena has no ``DeleteNamedQuery``, and ``DeleteWorkGroup`` with ``RecursiveDeleteOption``
   leaves the work group's named queries behind. The patch adds the one and cascades the other.
+* In process (``mock_aws``), botocore sends the DynamoDB Streams calls that name a stream to
+  the stream account's endpoint, ``<account>.streams-ddb.<region>.amazonaws.com``, which moto
+  does not route (a 404 "Not yet implemented"). The patch routes it to DynamoDB Streams.
 
-Installed by :class:`pipeline.local.endpoint.LocalEndpoint`; idempotent.
+Installed by both endpoints of :mod:`pipeline.local.endpoint`; idempotent.
 """
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 _installed: dict[str, Any] = {}
+STREAMS_BY_ACCOUNT = r"https?://(.+)\.streams-ddb\.(.+)\.amazonaws\.com"
 
 
 def install() -> None:
@@ -53,10 +58,11 @@ def install() -> None:
                 stack.output_map = stack._create_output_map()
 
     _install_athena_deletes()
+    _install_stream_endpoint()
     _installed["parse_and_update_resource"] = update
     _installed["execute_change_set"] = execute
     parsing.parse_and_update_resource = parse_and_update_resource
-    models.CloudFormationBackend.execute_change_set = execute_change_set
+    models.CloudFormationBackend.execute_change_set = execute_change_set  # type: ignore[method-assign]
 
 
 def _install_athena_deletes() -> None:
@@ -79,21 +85,34 @@ def _install_athena_deletes() -> None:
         return "{}"
 
     _installed["athena.delete_work_group"] = delete_work_group
-    athena.AthenaBackend.delete_named_query = delete_named_query
-    athena.AthenaBackend.delete_work_group = delete_work_group_recursively
-    responses.AthenaResponse.delete_named_query = respond_delete_named_query
+    athena.AthenaBackend.delete_named_query = delete_named_query  # type: ignore[attr-defined]
+    athena.AthenaBackend.delete_work_group = delete_work_group_recursively  # type: ignore[method-assign]
+    responses.AthenaResponse.delete_named_query = respond_delete_named_query  # type: ignore[attr-defined]
+
+
+def _install_stream_endpoint() -> None:
+    import moto.backend_index
+    from moto.dynamodbstreams import urls
+
+    route = ("dynamodbstreams", re.compile(STREAMS_BY_ACCOUNT))
+    urls.url_bases.append(STREAMS_BY_ACCOUNT)  # read per request by the backend's `urls`
+    moto.backend_index.backend_url_patterns.append(route)
+    _installed["streams.route"] = route
 
 
 def uninstall() -> None:
     if not _installed:
         return
-    from moto.cloudformation import models, parsing
-
-    parsing.parse_and_update_resource = _installed.pop("parse_and_update_resource")
-    models.CloudFormationBackend.execute_change_set = _installed.pop("execute_change_set")
+    import moto.backend_index
     from moto.athena import models as athena
     from moto.athena import responses
+    from moto.cloudformation import models, parsing
+    from moto.dynamodbstreams import urls
 
-    athena.AthenaBackend.delete_work_group = _installed.pop("athena.delete_work_group")
-    del athena.AthenaBackend.delete_named_query
-    del responses.AthenaResponse.delete_named_query
+    parsing.parse_and_update_resource = _installed.pop("parse_and_update_resource")
+    models.CloudFormationBackend.execute_change_set = _installed.pop("execute_change_set")  # type: ignore[method-assign]
+    athena.AthenaBackend.delete_work_group = _installed.pop("athena.delete_work_group")  # type: ignore[method-assign]
+    del athena.AthenaBackend.delete_named_query  # type: ignore[attr-defined]
+    del responses.AthenaResponse.delete_named_query  # type: ignore[attr-defined]
+    urls.url_bases.remove(STREAMS_BY_ACCOUNT)
+    moto.backend_index.backend_url_patterns.remove(_installed.pop("streams.route"))

@@ -54,27 +54,31 @@ class Stack:
                 sep, parts = arg
                 return sep.join(str(self.resolve(p)) for p in parts)
             if fn == "Fn::Sub":
-                text, extra = (arg, {}) if isinstance(arg, str) else arg
-                for key, val in extra.items():
-                    text = text.replace("${" + key + "}", str(self.resolve(val)))
-                for logical, physical in self.resources.items():
-                    text = text.replace("${" + logical + "}", physical.ref)
-                    for attribute, attribute_value in physical.attributes.items():
-                        text = text.replace("${" + f"{logical}.{attribute}" + "}", attribute_value)
-                for name in self.parameters:
-                    text = text.replace("${" + name + "}", self.parameters[name])
-                for pseudo in (
-                    "AWS::Region",
-                    "AWS::AccountId",
-                    "AWS::StackName",
-                    "AWS::Partition",
-                    "AWS::URLSuffix",
-                ):
-                    text = text.replace("${" + pseudo + "}", self._ref(pseudo))
-                return text
+                return self._sub(arg)
         if isinstance(value, list):
             return [self.resolve(v) for v in value]
         return value
+
+    def _sub(self, arg: Any) -> str:
+        """An ``Fn::Sub``: its own variables, then resources, parameters, pseudo parameters."""
+        text, extra = (arg, {}) if isinstance(arg, str) else arg
+        for key, val in extra.items():
+            text = text.replace("${" + key + "}", str(self.resolve(val)))
+        for logical, physical in self.resources.items():
+            text = text.replace("${" + logical + "}", physical.ref)
+            for attribute, attribute_value in physical.attributes.items():
+                text = text.replace("${" + f"{logical}.{attribute}" + "}", attribute_value)
+        for name in self.parameters:
+            text = text.replace("${" + name + "}", self.parameters[name])
+        for pseudo in (
+            "AWS::Region",
+            "AWS::AccountId",
+            "AWS::StackName",
+            "AWS::Partition",
+            "AWS::URLSuffix",
+        ):
+            text = text.replace("${" + pseudo + "}", self._ref(pseudo))
+        return text
 
     def resolve_deep(self, value: Any) -> Any:
         """``resolve`` applied everywhere inside a structure (a resource's properties)."""

@@ -20,18 +20,21 @@ import dataclasses
 import math
 import random
 from collections import Counter
-from collections.abc import Callable, Generator, Iterator
+from collections.abc import Callable, Generator
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 from typing import Any
 
 import simpy
 from simpy.core import NORMAL
 
 from pipeline.asl import ExecutionRun, Invoke
+from pipeline.domain import bus
+from pipeline.domain.bus import retry_after
 from pipeline.domain.order import TERMINAL, TRANSITIONS
-from pipeline.local.event_delivery import retry_after
-from pipeline.seeds import stream_seed
+from pipeline.domain.remediation import Remedy
+from pipeline.domain.saga import Call
+from pipeline.seeds import EPOCH, stream_seed
 from pipeline.sim.concurrency import LambdaFleet
 from pipeline.sim.dynamodb import PartitionedTable, Stock
 from pipeline.sim.failures import FailureModel
@@ -42,14 +45,15 @@ from pipeline.sim.regions import RegionProfile
 from pipeline.sim.replay import OK, Node, PathCache, replayable, resume_with
 from pipeline.sim.stats import Stats
 from pipeline.sim.timeline import WINDOW_S, Timeline
-from pipeline.sim.topology import RuleTarget, SimMachine, Topology, matches
+from pipeline.sim.topology import RuleTarget, SimMachine, Topology
 from pipeline.sim.workloads import Workload
 
-SOURCE = "order-pipeline"
-EPOCH = datetime(2026, 1, 1, tzinfo=UTC)  # simulated time zero, for interpreted executions
 STANDARD, EXPRESS = "STANDARD", "EXPRESS"
 EXPRESS_MAX_S = 300.0  # an Express execution runs at most 5 minutes
 PUT_EVENTS_RETRY_S = 1.0  # the stream processor's batch comes back after a throttled PutEvents
+# The ERROR_CODE EventBridge dead-letters an event with when its target's StartExecution is
+# throttled, and the error a throttled redrive's StartExecution raises.
+DELIVERY_THROTTLED, START_THROTTLED = "THROTTLING", "ThrottlingException"
 SDK_BACKOFF_S = 0.05  # botocore's first backoff between throttled DynamoDB attempts (about)
 # Hops always spent one after another, drawn as one sum: an API request (gateway, the order
 # API's invoke, its CPU, the outbox write) and a task's handler up to its dependency call
@@ -88,6 +92,9 @@ def _call_due(event: _Due) -> None:
     event.then(*event.args)
 
 
+_NOWHERE = Node("start")  # where an execution is before its first node
+
+
 class _Execution:
     """One execution under way: the order, its machine, where on its path it is."""
 
@@ -99,7 +106,7 @@ class _Execution:
         self.order, self.machine, self.standard = order, machine, standard
         self.cause, self.started = cause, started
         self.cache: PathCache | None = None  # None: the interpreter runs it step by step
-        self.node: Node | None = None
+        self.node: Node = _NOWHERE
         self.waiter: simpy.Event | None = None  # the interpreted execution waits on this
 
 
@@ -201,7 +208,7 @@ class Simulation:
         self.partitions = PartitionedTable(profile.dynamodb_partition_wcu)
         self.stock = Stock(config.catalogue.initial_stock())
         self.initial_stock = dict(self.stock.available)
-        self.machines = {
+        self.machines: dict[str, tuple[SimMachine, str, dict[str, PathCache]]] = {
             m: (
                 machine,
                 config.workflow_type or machine.workflow_type,
@@ -214,7 +221,8 @@ class Simulation:
             m for m, machine in topology.machines.items() if not replayable(machine.definition)
         }
         self._routes: dict[str, list[RuleTarget]] = {}
-        self.dlq: list[tuple[RuleTarget, SimOrder, str, str, float, int]] = []
+        # (route, order, event type, causing version, since, redrive attempts)
+        self.dlq: list[tuple[RuleTarget, SimOrder, str, int, float, int]] = []
         self._next_order, self._order_step = config.order_numbers
 
     # -- running ---------------------------------------------------------------------------
@@ -255,7 +263,7 @@ class Simulation:
     def _later(self, delay: float, then: Callable[..., None], *args: Any) -> None:
         _Due(self.env, delay, then, args)
 
-    def _windows(self, every_s: float) -> Iterator[simpy.Event]:
+    def _windows(self, every_s: float) -> Generator[simpy.Event, Any, None]:
         """Close the timeline's window at each multiple of ``every_s``."""
         closes = 1
         while True:
@@ -276,7 +284,7 @@ class Simulation:
             "demand:put_events": self.put_events.admitted + self.put_events.throttled,
             "demand:invocations": self.invocations.admitted
             + stats.throttles["eventbridge:invocations (delayed)"],
-            "demand:state_transitions": stats.units["sfn_standard_transitions"],
+            "demand:state_transitions": int(stats.units["sfn_standard_transitions"]),
             **{
                 f"demand:start_execution_{workflow.lower()}": bucket.admitted + bucket.throttled
                 for workflow, bucket in starts.items()
@@ -399,9 +407,7 @@ class Simulation:
     def _routes_for(self, event_type: str) -> list[RuleTarget]:
         routes = self._routes.get(event_type)
         if routes is None:
-            event = {"source": SOURCE, "detail-type": event_type, "detail": {}}
-            routes = [r for r in self.topology.rules if matches(r.pattern, event)]
-            self._routes[event_type] = routes
+            routes = self._routes[event_type] = bus.routes_of(self.topology.rules, event_type)
         return routes
 
     def _publish(self, order: SimOrder, event_type: str, cause: int, attempt: int) -> None:
@@ -461,19 +467,20 @@ class Simulation:
                 self._start(order, route.machine_id, event_type, cause)
             return
         stats.throttles[failed] += 1
-        delay = retry_after(attempt, age, route.max_attempts, route.max_age_s, self.rng)
-        if delay is None:
+        retry = retry_after(attempt, age, route.max_attempts, route.max_age_s, self.rng)
+        if retry is None:
             stats.dead_lettered[route.rule_id] += 1
             order.measure("dead_lettered")
             self.dlq.append((route, order, event_type, cause, now, 0))
             return
         stats.delivery_retries[route.rule_id] += 1
-        self._later(delay, self._deliver, order, route, event_type, cause, attempt + 1, age + delay)
+        self._later(retry, self._deliver, order, route, event_type, cause, attempt + 1, age + retry)
 
-    def _remediation(self, every_s: float) -> Iterator[simpy.Event]:
-        """The DLQ remediation function on its schedule: redrive to the same target a bounded
-        number of times (requeued with a delay when the start is throttled), park the rest."""
-        limit = self.topology.max_redrive_attempts
+    def _remediation(self, every_s: float) -> Generator[simpy.Event, Any, None]:
+        """The DLQ remediation function on its schedule, by its policy: redrive to the same
+        target a bounded number of times (requeued with a delay when the start is
+        throttled), park the rest."""
+        policy = self.topology.remediation
         while True:
             yield self.env.timeout(every_s)
             now, waiting, self.dlq = self.env.now, self.dlq, []
@@ -483,16 +490,20 @@ class Simulation:
                     continue
                 self.stats.dlq_ages.add(now - since)
                 _, workflow, _ = self.machines[route.machine_id]
-                if attempts >= limit:
-                    self.stats.parked += 1
-                    self._done(order)
-                elif self.starts[workflow].try_take(now):
+                remedy = policy.for_dead_letter(DELIVERY_THROTTLED, attempts)
+                if remedy is Remedy.REDRIVE and self.starts[workflow].try_take(now):
                     self.stats.redriven += 1
                     self._start(order, route.machine_id, event_type, cause)
-                else:
+                    continue
+                if remedy is Remedy.REDRIVE:
                     self.stats.throttles[f"stepfunctions:StartExecution:{workflow}"] += 1
-                    later = now + min(900, 30 * 2**attempts)
+                    remedy = policy.for_start_error(START_THROTTLED)
+                if remedy is Remedy.REQUEUE:
+                    later = now + policy.requeue_delay(attempts)
                     self.dlq.append((route, order, event_type, cause, later, attempts + 1))
+                else:
+                    self.stats.parked += 1
+                    self._done(order)
 
     # -- executions ------------------------------------------------------------------------
 
@@ -564,6 +575,7 @@ class Simulation:
         if run.waiter is not None:
             self._resume(run, None)
         else:
+            assert run.cache is not None
             self._advance(run, run.cache.after(run.node))
 
     def _finish(self, run: _Execution, overhead: float) -> None:
@@ -623,11 +635,13 @@ class Simulation:
         if run.waiter is not None:
             self._resume(run, outcome)
         else:
+            assert run.cache is not None
             self._advance(run, run.cache.after(run.node, outcome))
 
     @staticmethod
     def _resume(run: _Execution, outcome: str | None) -> None:
         waiter, run.waiter = run.waiter, None
+        assert waiter is not None
         waiter.succeed(outcome)
 
     def _interpreted(self, run: _Execution, event_type: str) -> Generator[simpy.Event, Any, None]:
@@ -649,6 +663,7 @@ class Simulation:
             transitions, entered = now_entered - entered, now_entered
             if effect is None:
                 result = execution.result
+                assert result is not None
                 node = Node("end", status=result.status, error=result.error)
             elif isinstance(effect, Invoke):
                 node = Node(
@@ -660,6 +675,7 @@ class Simulation:
                 )
             else:
                 wait = execution.wait
+                assert wait is not None
                 node = Node("wait", state=wait.state, seconds=effect, reason=wait.reason)
             node.transitions = transitions
             if effect is None:
@@ -692,58 +708,62 @@ class Simulation:
             return decided.error
         if not decided.events:
             return OK
+        return self._record(order, decided, version, _detail(order, decided, function, kind), cause)
+
+    def _record(
+        self, order: SimOrder, decided: Plan, version: int, detail: str | None, cause: int
+    ) -> str:
+        """Append the planned events (then make a call that follows them)."""
         if order.version != version:
             return "ConcurrencyConflict"  # another execution appended since the load
         if self.failures.dynamodb_fails():
             return "StoreUnavailable"
         if status_after(order, decided.events) is None:  # the order moved on since the load
             return "InvalidTransition"
-        if decided.call_after:  # append first, then the call (record_payment_failure's void)
-            self._append(order, decided.events, cause, None)
-            return (self._call(decided.call, order) if decided.call else None) or OK
-        detail = kind if "CustomerNotified" in decided.events else None
-        if "CompensationFailed" in decided.events:
-            detail = COMPENSATION_STEP.get(function, "refund")
-        if "InventoryReservationFailed" in decided.events:
-            detail = order.reservation_error
         self._append(order, decided.events, cause, detail)
+        if decided.call_after and decided.call:  # record_payment_failure's void, ...
+            return self._call(decided.call, order) or OK
         return OK
 
     def _call(self, call: str, order: SimOrder) -> str | None:
         """A dependency call's error name, or None; each is idempotent per order, as the real
         ones are (gateway keys, the reservation record, label objects)."""
-        failures, now = self.failures, self.env.now
         if call.startswith("gateway."):
-            op = call[8:]
-            done = {
-                "authorize": order.authorized or order.declined,
-                "capture": order.gateway_captured > 0,
-                "void": order.voided,
-                "refund": order.gateway_refunded >= order.gateway_captured > 0 and not order.voided,
-            }[op]
-            if done:
-                return "PaymentDeclined" if op == "authorize" and order.declined else None
-            error = failures.error_for(call, now)
-            if error == "PaymentDeclined":
-                order.declined = True
-            if error:
-                return error
-            if op == "authorize":
-                order.authorized = True
-            elif op == "capture":
-                order.gateway_captured = order.total
-            elif op == "void":
-                order.voided = True
-                order.gateway_refunded = order.gateway_captured
-            else:
-                order.gateway_refunded += order.captured - order.refunded
-            return None
-        if call == "carrier.create_label":
-            return failures.error_for(call, now)
-        if call.startswith("inventory."):
+            return self._gateway(call, order)
+        if call == Call.CREATE_LABEL:
+            return self.failures.error_for(call, self.env.now)
+        if call == Call.CANCEL_LABEL:
+            order.label_void = True
+        elif call.startswith("inventory."):
             return self._inventory(call[10:], order)
-        if call == "alerts":
+        elif call == Call.ALERT:
             self.stats.alerts += 1
+        return None
+
+    def _gateway(self, call: str, order: SimOrder) -> str | None:
+        op = call[8:]
+        done = {
+            "authorize": order.authorized or order.declined,
+            "capture": order.gateway_captured > 0,
+            "void": order.voided,
+            "refund": order.gateway_refunded >= order.gateway_captured > 0 and not order.voided,
+        }[op]
+        if done:
+            return "PaymentDeclined" if op == "authorize" and order.declined else None
+        error = self.failures.error_for(call, self.env.now)
+        if error == "PaymentDeclined":
+            order.declined = True
+        if error:
+            return error
+        if op == "authorize":
+            order.authorized = True
+        elif op == "capture":
+            order.gateway_captured = order.total
+        elif op == "void":
+            order.voided = True
+            order.gateway_refunded = order.gateway_captured
+        else:
+            order.gateway_refunded += order.captured - order.refunded
         return None
 
     def _inventory(self, op: str, order: SimOrder) -> str | None:
@@ -799,6 +819,16 @@ class Simulation:
         stats.stock_left_reserved = held - in_flight_held
 
 
+def _detail(order: SimOrder, decided: Plan, function: str, kind: str | None) -> str | None:
+    """What the simulated events' fields need of the action: the notice's kind, the failed
+    compensation, why the reservation failed."""
+    if "CompensationFailed" in decided.events:
+        return COMPENSATION_STEP.get(function, "refund")
+    if "InventoryReservationFailed" in decided.events:
+        return order.reservation_error
+    return kind if "CustomerNotified" in decided.events else None
+
+
 def _quota_limits(profile: RegionProfile) -> dict[str, float]:
     """The timeline's token-bucket quotas: requests per second each refills."""
     return {
@@ -814,25 +844,16 @@ def _quota_limits(profile: RegionProfile) -> dict[str, float]:
 def envelope(event_type: str) -> dict[str, Any]:
     """The EventBridge event a rule hands its state machine, with placeholder identities:
     every execution for one event type gets this input, so its path is the outcomes'."""
+    time = bus.iso(EPOCH)
     detail = {
         "type": event_type,
         "event_id": "sim-event",
         "order_id": "sim-order",
         "sequence": 1,
         "customer_id": "sim-customer",
-        "occurred_at": "2026-01-01T00:00:00Z",
+        "occurred_at": time,
         "correlation_id": "sim-order",
         "causation_id": None,
         "schema_version": 1,
     }
-    return {
-        "version": "0",
-        "id": "sim",
-        "detail-type": event_type,
-        "source": SOURCE,
-        "account": "123456789012",
-        "time": "2026-01-01T00:00:00Z",
-        "region": "us-east-1",
-        "resources": [],
-        "detail": detail,
-    }
+    return bus.envelope(event_type, detail, event_id="sim", time=time)

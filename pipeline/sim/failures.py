@@ -12,8 +12,7 @@ import random
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
-from pipeline.faults import Faults
-from pipeline.local.faults import scenario
+from pipeline.faults import Faults, scenario
 from pipeline.seeds import stream_seed
 
 
@@ -118,7 +117,7 @@ class FailureModel:
 
     @classmethod
     def from_scenario(cls, name: str, seed: int = 0) -> FailureModel:
-        """The local runtime's named scenario (``pipeline.local.faults``), knob for knob, so a
+        """The local runtime's named scenario (``pipeline.faults.SCENARIOS``), knob for knob, so a
         scenario means the same in the local cloud and in the simulator."""
         return cls.from_faults(scenario(name, seed), seed)
 

@@ -14,7 +14,7 @@ length of the run.
 from __future__ import annotations
 
 import json
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -22,12 +22,11 @@ from typing import Any
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from pipeline.analytics.schema import lake_schema
+from pipeline.analytics.schema import lake_schema, object_prefix
 from pipeline.domain.events import SCHEMA_VERSION, chain_digest
-from pipeline.local.firehose import _prefix
+from pipeline.seeds import EPOCH
 from pipeline.template import Template
 
-EPOCH = datetime(2026, 1, 1, tzinfo=UTC)
 CENT = Decimal("0.01")
 
 
@@ -100,7 +99,7 @@ class SimLake:
         rows, self._rows = self._rows, []
         by_partition: dict[str, list[tuple[Any, ...]]] = {}
         for row in rows:
-            by_partition.setdefault(_prefix(self.prefix, row[1]), []).append(row)
+            by_partition.setdefault(object_prefix(self.prefix, row[1]), []).append(row)
         for partition, part in by_partition.items():
             self._writer(partition).write_table(self._table(part))
             self.rows_written += len(part)

@@ -5,22 +5,20 @@ the event types applied, money and stock held), cheap enough to keep 100,000 in 
 status moves by the domain's transition table (``pipeline.domain.order.TRANSITIONS``), so an
 event the lifecycle forbids fails here as it fails in the event store.
 
-:func:`plan` is each action of the step handlers (``pipeline.handlers``), decided on that
-state: the events it appends, the dependency it calls, or the error it raises. Its guards are
-the handlers' own (``applies``, the notification kinds); ``tests/sim/test_orders.py`` runs
-every action on every status through the real handlers and checks that they agree.
+:func:`plan` is each action of the step handlers, decided on that state by the same rules the
+handlers carry out (``pipeline.domain.saga``): the events it appends, the dependency it calls,
+or the error it raises. The questions a rule asks of a dependency (does the inventory hold a
+reservation, did the carrier void the label) are answered from the simulated dependencies'
+ledgers kept on the order.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from pipeline.domain.errors import StepNotApplicable
+from pipeline.domain.errors import PipelineError
 from pipeline.domain.order import TERMINAL, TRANSITIONS, Status
-from pipeline.handlers.notification import KINDS
-from pipeline.handlers.step_request import applies
-
-S = Status
+from pipeline.domain.saga import Step, decide
 
 
 @dataclass(slots=True)
@@ -43,6 +41,7 @@ class SimOrder:
     gateway_refunded: int = 0
     stock: str = "none"  # none, reserved, released, shipped (the inventory table's record)
     declined: bool = False  # the gateway's recorded answer to this order's authorization
+    label_void: bool = False  # the carrier voided the order's label
     reservation_error: str | None = None  # why the last reservation attempt failed
     last_hash: str | None = None
     last_event_id: str = ""
@@ -62,16 +61,33 @@ class SimOrder:
             self.measures = {}
         self.measures[name] = self.measures.get(name, 0) + 1
 
+    # What the saga's rules read (pipeline.domain.saga.SagaState), as Order has it.
+
+    def has(self, event_type: str) -> bool:
+        return event_type in self.applied
+
     @property
-    def reservation_held(self) -> bool:
+    def holds_stock(self) -> bool:
         """InventoryReserved recorded, and neither released nor shipped (Order.holds_stock)."""
         return "InventoryReserved" in self.applied and not (
             "InventoryReleased" in self.applied or "InventoryShipped" in self.applied
         )
 
     @property
+    def refundable(self) -> int:
+        return self.captured - self.refunded
+
+    @property
     def is_terminal(self) -> bool:
         return self.status in TERMINAL
+
+    # What the rules may ask the dependencies (pipeline.domain.saga.Facts), from their ledgers.
+
+    def reservation_held(self) -> bool:
+        return self.stock == "reserved"
+
+    def label_voided(self) -> bool:
+        return self.label_void
 
 
 @dataclass(frozen=True, slots=True)
@@ -87,116 +103,34 @@ class Plan:
     call_after: bool = False
 
 
-DUPLICATE = Plan(duplicate=True)
-NOT_APPLICABLE = Plan(error="StepNotApplicable")
-
-
-def _guarded(order: SimOrder, allowed: tuple[Status, ...], then: Plan) -> Plan:
-    """``then`` if the step applies now (the handlers' own ``applies``), a no-op if the order
-    moved past it, StepNotApplicable if it has not got there yet."""
-    if order.status in allowed:
-        return then
-    try:
-        return DUPLICATE if not applies(order, *allowed) else then  # type: ignore[arg-type]
-    except StepNotApplicable:
-        return NOT_APPLICABLE
-
-
 def plan(order: SimOrder, action: str, kind: str | None = None) -> Plan:
     """The step handlers' action ``action`` on ``order`` as it is now. Events the lifecycle
     forbids fail with InvalidTransition after the call, as the store refuses the append."""
-    decided = _plan(order, action, kind)
-    if decided.events and status_after(order, decided.events) is None:
-        return Plan(call=None if decided.call_after else decided.call, error="InvalidTransition")
-    return decided
+    try:
+        step = decide(order, action, kind, order)
+    except PipelineError as error:
+        return _refused(error.name)
+    planned = _PLANS.get(step)
+    if planned is None:
+        nothing = not step.goes_ahead and step.call is None
+        planned = _PLANS[step] = Plan(
+            step.events, step.call, duplicate=nothing, call_after=step.call_after
+        )
+    if step.events and status_after(order, step.events) is None:
+        return _refused("InvalidTransition", None if step.call_after else step.call)
+    return planned
 
 
-def _plan(order: SimOrder, action: str, kind: str | None) -> Plan:
-    has = order.applied.__contains__
-    if action == "authorize":
-        if has("PaymentAuthorized"):
-            return DUPLICATE
-        return _guarded(order, (S.PLACED,), Plan(("PaymentAuthorized",), "gateway.authorize"))
-    if action == "capture":
-        if has("PaymentCaptured"):
-            return DUPLICATE
-        return _guarded(
-            order, (S.PAYMENT_AUTHORIZED,), Plan(("PaymentCaptured",), "gateway.capture")
-        )
-    if action == "record_decline":
-        if has("PaymentDeclined") or order.is_terminal:
-            return DUPLICATE
-        return Plan(("PaymentDeclined", "OrderCancelled"))
-    if action == "record_payment_failure":
-        void = "gateway.void" if order.authorized else None
-        if has("PaymentFailed"):
-            return Plan((), void, duplicate=void is None)  # finish a void cut short
-        if order.is_terminal:
-            return DUPLICATE
-        return _guarded(
-            order,
-            (S.PLACED, S.PAYMENT_AUTHORIZED),
-            Plan(("PaymentFailed", "OrderCancelled"), void, call_after=True),
-        )
-    if action == "refund":
-        if has("PaymentRefunded") or order.status == S.CANCELLED:
-            return DUPLICATE
-        events = ("PaymentRefunded",) if order.captured > order.refunded else ()
-        if not order.reservation_held:
-            events += ("OrderCancelled",)
-        call = "gateway.refund" if events and events[0] == "PaymentRefunded" else None
-        return _guarded(order, (S.COMPENSATING,), Plan(events, call))
-    if action == "record_compensation_failure":
-        if has("CompensationFailed"):
-            return DUPLICATE
-        return _guarded(order, (S.COMPENSATING,), Plan(("CompensationFailed",), "alerts"))
-    if action == "reserve":
-        if has("InventoryReserved"):
-            return DUPLICATE
-        return _guarded(
-            order, (S.PAYMENT_CAPTURED,), Plan(("InventoryReserved",), "inventory.reserve")
-        )
-    if action == "record_reservation_failure":
-        if has("InventoryReservationFailed") or order.status != S.PAYMENT_CAPTURED:
-            return DUPLICATE
-        return Plan(("InventoryReservationFailed",))
-    if action == "release":
-        if has("InventoryReleased"):
-            return DUPLICATE
-        if order.status != S.COMPENSATING or not order.reservation_held:
-            return NOT_APPLICABLE
-        return Plan(("InventoryReleased",), "inventory.release")
-    if action == "ship":
-        if has("InventoryShipped"):
-            return DUPLICATE
-        if order.status != S.CONFIRMED or not has("InventoryReserved"):
-            return NOT_APPLICABLE
-        return Plan(("InventoryShipped",), "inventory.ship")
-    if action == "create_label":
-        if has("LabelCreated"):
-            return DUPLICATE
-        return _guarded(
-            order, (S.INVENTORY_RESERVED,), Plan(("LabelCreated",), "carrier.create_label")
-        )
-    if action == "confirm":
-        if has("OrderConfirmed"):
-            return DUPLICATE
-        return _guarded(order, (S.LABEL_CREATED,), Plan(("OrderConfirmed",)))
-    if action == "cancel_label":
-        return Plan((), "carrier.cancel_label")
-    if action == "record_label_failure":
-        if has("LabelFailed"):
-            return DUPLICATE
-        return _guarded(order, (S.INVENTORY_RESERVED, S.LABEL_CREATED), Plan(("LabelFailed",)))
-    if action == "notify":
-        if kind not in KINDS:
-            return Plan(error="ValidationFailed")
-        if kind in order.notified:
-            return DUPLICATE
-        if order.status != KINDS[kind]:
-            return NOT_APPLICABLE
-        return Plan(("CustomerNotified",), "notifier.send")
-    return Plan(error="ValidationFailed")
+# The few distinct plans, made once each (plan runs for every task of every order).
+_PLANS: dict[Step, Plan] = {}
+_REFUSALS: dict[tuple[str, str | None], Plan] = {}
+
+
+def _refused(error: str, call: str | None = None) -> Plan:
+    refused = _REFUSALS.get((error, call))
+    if refused is None:
+        refused = _REFUSALS[error, call] = Plan(call=call, error=error)
+    return refused
 
 
 # The compensation each handler's record_compensation_failure names (its ``step``).

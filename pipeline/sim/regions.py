@@ -11,6 +11,7 @@ parameter.
 from __future__ import annotations
 
 from dataclasses import dataclass, field, replace
+from typing import Any
 
 from pipeline.sim.quotas import TokenBucket
 
@@ -62,7 +63,7 @@ class RegionProfile:
 
     def share(self, count: int) -> RegionProfile:
         """One of ``count`` equal shares of every quota (a shard of a run)."""
-        changes: dict[str, object] = {
+        changes: dict[str, Any] = {
             name: Bucket(bucket.rate / count, max(1.0, bucket.burst / count))
             for name in QUOTA_NAMES
             if isinstance(bucket := getattr(self, name), Bucket)
@@ -73,10 +74,10 @@ class RegionProfile:
             dynamodb_partition_wcu=self.dynamodb_partition_wcu / count,
             dynamodb_partition_rcu=self.dynamodb_partition_rcu / count,
         )
-        return replace(self, **changes)  # type: ignore[arg-type]
+        return replace(self, **changes)
 
-    def with_overrides(self, **changes: object) -> RegionProfile:
-        return replace(self, **changes)  # type: ignore[arg-type]
+    def with_overrides(self, **changes: Any) -> RegionProfile:
+        return replace(self, **changes)
 
 
 PROFILES: dict[str, RegionProfile] = {

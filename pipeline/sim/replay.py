@@ -24,14 +24,13 @@ import random
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
 from typing import Any
 
 from pipeline.asl import ExecutionRun, Invoke, TaskFailed
+from pipeline.seeds import EPOCH
 
 OK = "ok"  # the outcome key of a task that succeeded
 SUCCESS_RESULT: Mapping[str, Any] = {"status": "simulated"}
-_EPOCH = datetime(2026, 1, 1, tzinfo=UTC)
 # ``$$`` anywhere: a context path, also as an intrinsic's argument (States.Format(.., $$.X)).
 _TIME_OR_CONTEXT = ("$$", '"Timestamp"', '"TimestampPath"', "States.UUID", "States.MathRandom")
 # JSONata: the context object, and the functions that read the clock or draw at random (a
@@ -112,7 +111,7 @@ class PathCache:
         """Run the interpreter along ``path`` and describe where it stops next."""
         self.recorded += 1
         run = ExecutionRun(
-            self.definition, self.input, None, clock=lambda: _EPOCH, rng=random.Random(0)
+            self.definition, self.input, None, clock=lambda: EPOCH, rng=random.Random(0)
         )
         effect, before = run.step(), 0
         for outcome in path:
@@ -164,7 +163,7 @@ def run_with_outcomes(
 ) -> ExecutionRun:
     """An execution run to its end, its tasks ending with ``outcomes`` in turn (then OK):
     what one simulated execution on that path looked like, history included."""
-    run = ExecutionRun(definition, input, None, clock=lambda: _EPOCH, rng=random.Random(0))
+    run = ExecutionRun(definition, input, None, clock=lambda: EPOCH, rng=random.Random(0))
     pending = list(outcomes)
     while (effect := run.step()) is not None:
         outcome = (pending.pop(0) if pending else OK) if isinstance(effect, Invoke) else None

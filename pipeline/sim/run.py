@@ -163,7 +163,7 @@ def simulate_sharded(
         futures = [pool.submit(_run_shard, spec, k, reports) for k in range(count)]
         done = [0.0] * count
         while not all(f.done() for f in futures):
-            if reports is None:
+            if reports is None or progress is None:  # no progress asked for: just wait
                 time.sleep(0.1)
                 continue
             try:

@@ -19,6 +19,13 @@ from pipeline.sim.timeline import Timeline
 __all__ = ["LogHistogram", "PerOrder", "Stats"]
 
 
+class Totals(dict[str, float]):
+    """Sums by name, a missing name reading 0 (a ``Counter``'s behaviour, for float values)."""
+
+    def __missing__(self, name: str) -> float:
+        return 0.0
+
+
 @dataclass
 class PerOrder:
     """Per-order measures (retries of one state, dead-lettered deliveries, compensated 0/1)
@@ -26,8 +33,8 @@ class PerOrder:
     each, in constant memory. An order that never had a measure counts as 0 for it."""
 
     n: int = 0
-    sums: Counter[str] = field(default_factory=Counter)
-    squares: Counter[str] = field(default_factory=Counter)
+    sums: Totals = field(default_factory=Totals)
+    squares: Totals = field(default_factory=Totals)
 
     def add(self, values: Mapping[str, float]) -> None:
         self.n += 1
@@ -40,8 +47,10 @@ class PerOrder:
 
     def merge(self, other: PerOrder) -> None:
         self.n += other.n
-        self.sums.update(other.sums)
-        self.squares.update(other.squares)
+        for name, value in other.sums.items():
+            self.sums[name] += value
+        for name, value in other.squares.items():
+            self.squares[name] += value
 
     def stderr(self, name: str) -> float:
         """Standard error of the mean (sample variance with n - 1)."""
@@ -57,7 +66,7 @@ class Stats:
     arrived: int = 0
     accepted: int = 0
     rejected: int = 0  # 429s at the API
-    units: Counter[str] = field(default_factory=Counter)  # billable units (pipeline.sim.cost)
+    units: Totals = field(default_factory=Totals)  # billable units (pipeline.sim.cost)
     throttles: Counter[str] = field(default_factory=Counter)  # per service and quota
     events: Counter[str] = field(default_factory=Counter)
     tasks: Counter[tuple[str, str]] = field(default_factory=Counter)  # (machine, state)
@@ -133,6 +142,9 @@ class Stats:
             mine, theirs = getattr(self, name), getattr(other, name)
             if isinstance(mine, Counter):
                 mine.update(theirs)
+            elif isinstance(mine, Totals):
+                for key, value in theirs.items():
+                    mine[key] += value
             elif isinstance(mine, LogHistogram | PerOrder | Timeline):
                 mine.merge(theirs)
             elif isinstance(mine, bool):

@@ -4,10 +4,10 @@ per window of simulated seconds in ``summary["timeline"]``)."""
 
 from __future__ import annotations
 
-from collections import Counter
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
+from pipeline.domain.invariants import Facts, check, verdict
 from pipeline.sim.cost import PRICES_AS_OF, per_thousand_orders, per_thousand_orders_by_service
 
 if TYPE_CHECKING:
@@ -126,11 +126,11 @@ def combine_quota_use(shards: list[list[dict[str, Any]]]) -> list[dict[str, Any]
     return sorted(out, key=lambda row: row["use"], reverse=True)
 
 
-def billable_units(stats: Stats) -> Counter[str]:
+def billable_units(stats: Stats) -> dict[str, float]:
     """The run's units in the price table's terms (Firehose and S3 derived from the rows)."""
-    units = Counter(
-        {k: v for k, v in stats.units.items() if k not in ("firehose_records", "sfn_executions")}
-    )
+    units: dict[str, float] = {
+        k: v for k, v in stats.units.items() if k not in ("firehose_records", "sfn_executions")
+    }
     records = stats.units["firehose_records"]
     units["firehose_gb"] = records * FIREHOSE_RECORD_KB / 1024 / 1024
     units["firehose_conversion_gb"] = records * FIREHOSE_RECORD_KB / 1024 / 1024
@@ -183,6 +183,7 @@ def summarize_stats(
         "duplicates_delivered": stats.duplicates,
         "duplicate_steps": stats.duplicate_steps,
         "invariants": {
+            "verdict": verdict(check(facts(stats))),
             "money_mismatches": stats.money_mismatches,
             "alarmed_mismatches": stats.alarmed_mismatches,
             "side_effect_mismatches": stats.side_effect_mismatches,
@@ -206,6 +207,23 @@ def summarize_stats(
         summary["wall_s"] = wall_s
         summary["orders_per_wall_s"] = stats.accepted / wall_s if wall_s else None
     return summary
+
+
+def facts(stats: Stats) -> Facts:
+    """What a simulated run shows about the invariants (:mod:`pipeline.domain.invariants`):
+    orders still in flight when the window closed are left out (they had no time to end);
+    an order with nothing left in flight and no terminal status is stuck."""
+    by_status = {**stats.by_status, "STUCK (nothing in flight)": stats.stuck}
+    return Facts(
+        orders=sum(by_status.values()),
+        by_status=by_status,
+        stock_conserved=stats.stock_conserved,
+        stock_settled=stats.side_effect_mismatches == 0,
+        stock_detail=f"{stats.side_effect_mismatches} orders' stock not settled as their "
+        "status says",
+        money_reconciled=stats.money_mismatches == 0,
+        money_detail=f"{stats.money_mismatches} orders' money differs from their status",
+    )
 
 
 def render(summary: dict[str, Any]) -> str:
@@ -239,7 +257,8 @@ def render(summary: dict[str, Any]) -> str:
         f"redriven, {dlq['parked']:,} parked; age p50 {fmt(dlq['age_p50_s'])} s",
         f"duplicates delivered: {summary['duplicates_delivered']:,} "
         f"(steps that found their work done: {summary['duplicate_steps']:,})",
-        f"invariants: silent money mismatches {inv['money_mismatches']}, silent side-effect "
+        f"invariants: {inv['verdict']}",
+        f"  silent money mismatches {inv['money_mismatches']}, silent side-effect "
         f"mismatches {inv['side_effect_mismatches']}, stock conserved {inv['stock_conserved']}; "
         f"orders left unsettled with a failed (alarmed) execution: {inv['alarmed_mismatches']}; "
         f"confirmed {inv['confirmed_total']} "

@@ -105,11 +105,11 @@ class Timeline:
 
     def busiest_function(self) -> str | None:
         """The Lambda function that came closest to its concurrency limit in any window."""
-        use = Counter()
+        use: dict[str, float] = {}
         for window in self.windows.values():
             for function, (peak, limit) in window.concurrency.items():
-                use[function] = max(use[function], peak / limit if limit else math.inf)
-        return use.most_common(1)[0][0] if use else None
+                use[function] = max(use.get(function, 0.0), peak / limit if limit else math.inf)
+        return max(use, key=use.__getitem__) if use else None
 
     def rows(self) -> list[dict[str, Any]]:
         """One flat row per window, in time order, the same keys in each (a DataFrame's):
@@ -121,7 +121,7 @@ class Timeline:
         against ``lambda_limit`` (``lambda_function``)."""
         if not self.windows:
             return []
-        every = Counter()
+        every: Counter[str] = Counter()
         for window in self.windows.values():
             every.update(window.counts)
         quotas = sorted(q for q in self.limits if every[f"demand:{q}"])

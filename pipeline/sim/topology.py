@@ -9,11 +9,14 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from typing import Any
 
-from pipeline.local.functions import task_functions
-from pipeline.template import RuleTarget, Template
+from pipeline.domain.bus import routes
+from pipeline.domain.remediation import RemediationPolicy
+from pipeline.template import RuleTarget, Template, task_functions
+
+__all__ = ["RuleTarget", "SimFunction", "SimMachine", "Topology"]
 
 
 @dataclass(frozen=True)
@@ -43,9 +46,10 @@ class Topology:
     rules: tuple[RuleTarget, ...]
     machines: Mapping[str, SimMachine]
     functions: Mapping[str, SimFunction]
-    # The DLQ remediation function's schedule, in seconds (None: no remediation).
+    # The DLQ remediation function's schedule, in seconds (None: no remediation), and its
+    # policy with the template's MAX_REDRIVE_ATTEMPTS.
     remediation_every_s: float | None = None
-    max_redrive_attempts: int = 3
+    remediation: RemediationPolicy = field(default_factory=RemediationPolicy)
 
     def share(self, count: int) -> Topology:
         """The topology of one of ``count`` shards: each function's reserved concurrency
@@ -82,11 +86,12 @@ class Topology:
             for function_id, _ in template.of_type("AWS::Serverless::Function")
         }
         every, attempts = _remediation(template)
-        return cls(tuple(template.rule_targets()), machines, functions, every, attempts)
+        policy = RemediationPolicy.with_attempts(attempts)
+        return cls(tuple(template.rule_targets()), machines, functions, every, policy)
 
     def targets_of(self, event: Mapping[str, Any]) -> list[RuleTarget]:
         """The rules whose pattern matches ``event`` (source, detail-type, detail fields)."""
-        return [rule for rule in self.rules if matches(rule.pattern, event)]
+        return routes(self.rules, event)
 
 
 def _optional_int(value: Any) -> int | None:
@@ -112,42 +117,3 @@ def _remediation(template: Template) -> tuple[float | None, int]:
                 unit = found.group(2).rstrip("s")
                 return float(found.group(1)) * _UNIT_S[unit], int(attempts)
     return None, 0
-
-
-def matches(pattern: Mapping[str, Any], event: Mapping[str, Any]) -> bool:
-    """EventBridge pattern matching for the forms the template uses: each field's value must
-    be one of the listed values, nested objects match recursively, and fields the pattern
-    leaves out are free (EventBridge user guide, "Event patterns")."""
-    for key, expected in pattern.items():
-        if key not in event:
-            return False
-        actual = event[key]
-        if isinstance(expected, Mapping):
-            if not isinstance(actual, Mapping) or not matches(expected, actual):
-                return False
-        elif isinstance(expected, list):
-            if not _any_matches(expected, actual):
-                return False
-        elif expected != actual:
-            return False
-    return True
-
-
-def _any_matches(allowed: list[Any], actual: Any) -> bool:
-    values = actual if isinstance(actual, list) else [actual]
-    for option in allowed:
-        if isinstance(option, Mapping):
-            if "prefix" in option and any(
-                isinstance(v, str) and v.startswith(option["prefix"]) for v in values
-            ):
-                return True
-            if "anything-but" in option:
-                excluded = option["anything-but"]
-                excluded = excluded if isinstance(excluded, list) else [excluded]
-                if any(v not in excluded for v in values):
-                    return True
-            if option.get("exists") is True:
-                return True
-        elif option in values:
-            return True
-    return False

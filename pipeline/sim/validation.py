@@ -1,5 +1,5 @@
-"""The simulator against the local cloud: one fault scenario and seed, run in both, compared
-measure by measure.
+"""The statistics of the simulator against the local cloud: one fault scenario and seed, run
+in both (:mod:`pipeline.sim_vs_local` runs them), compared measure by measure.
 
 The local cloud runs the real handlers and the deployed state machines on moto; the simulator
 runs its models of them. Both count, per order: whether its saga compensated, the retries of
@@ -26,7 +26,6 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from statistics import NormalDist
 
-from pipeline.sim.regions import QUOTA_NAMES
 from pipeline.sim.stats import PerOrder
 
 Z95 = 1.959963985
@@ -145,34 +144,3 @@ def _exact_p(count: int, total: int, share: float) -> float:
     below = sum(pmf(k) for k in range(count + 1))
     above = 1 - sum(pmf(k) for k in range(count))
     return min(1.0, 2 * min(below, above))
-
-
-def run_both(
-    scenario: str, seed: int, local_orders: int, sim_orders: int, sim_rate_per_min: float = 120
-) -> tuple[PerOrder, PerOrder]:
-    """Run ``scenario`` with ``seed`` in the local cloud and in the simulator."""
-    from pipeline.demo import run_demo
-    from pipeline.sim.run import RunSpec, build
-
-    report = run_demo(orders=local_orders, seed=seed, scenario=scenario, hot_share=0.0)
-    local = per_order(report.per_order.values())
-    spec = RunSpec(
-        rate_per_min=sim_rate_per_min,
-        duration_s=sim_orders / sim_rate_per_min * 60,
-        seed=seed,
-        scenario=scenario,
-        hot_share=0.0,
-        reserved_concurrency=0,
-        account_concurrency=UNLIMITED,
-        quotas={name: (UNLIMITED, UNLIMITED) for name in QUOTA_NAMES},
-        atomic_steps=True,
-    )
-    return local, build(spec).run().per_order
-
-
-def validate(
-    scenario: str, seed: int, local_orders: int = 100, sim_orders: int = 10_000
-) -> list[Agreement]:
-    """Both runs of ``scenario``, compared measure by measure."""
-    local, sim = run_both(scenario, seed, local_orders, sim_orders)
-    return compare(local, sim)

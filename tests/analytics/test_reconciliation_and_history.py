@@ -21,6 +21,7 @@ from pipeline.local.endpoint import LocalEndpoint
 from pipeline.sim.run import RunSpec, simulate
 
 
+@pytest.mark.system  # runs the demo on a deployed local stack
 def test_a_local_run_with_duplicates_injected_reconciles_with_the_store():
     report = run_demo(orders=20, seed=3, scenario="duplicates")  # Firehose stores 20% twice
     assert report.lake_duplicates > 0 and report.lake_rows == report.events + report.lake_duplicates
@@ -88,6 +89,7 @@ def test_the_state_at_a_moment_is_what_the_order_was_then(stored_and_lake):
     assert history.state_at(events, placed + timedelta(hours=1)).status == "CANCELLED"
 
 
+@pytest.mark.system  # a local endpoint (moto server)
 def test_an_s3_lake_reads_through_the_same_code_as_a_local_one(tmp_path, monkeypatch):
     fixed_lake.write(tmp_path)
     local = Lake.open(str(tmp_path))

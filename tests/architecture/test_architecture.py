@@ -94,6 +94,7 @@ def test_a_pipeline_view_holds_its_rule_dlq_function_and_stores(template):
     assert "PaymentFunction" not in view.nodes
 
 
+@pytest.mark.system  # runs Graphviz
 @pytest.mark.skipif(shutil.which("dot") is None, reason="Graphviz is not installed")
 def test_the_diagrams_are_written_as_png_and_svg_with_every_node(template, tmp_path):
     written = draw_all(tmp_path, template)

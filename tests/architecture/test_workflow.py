@@ -55,6 +55,7 @@ def test_a_decline_goes_through_its_catch_and_a_failure_is_marked(payment):
     assert "#f8d7da" in source  # the state it ended in is filled red
 
 
+@pytest.mark.system  # runs Graphviz
 @pytest.mark.skipif(shutil.which("dot") is None, reason="Graphviz is not installed")
 def test_it_renders(payment, tmp_path):
     graph = workflow_graph(payment, trace(payment, "OrderPlaced", ["PaymentDeclined"]), "decline")

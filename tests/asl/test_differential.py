@@ -8,7 +8,7 @@ task-bearing machines are checked against our own expectations in test_project_m
 from __future__ import annotations
 
 import json
-import time
+import threading
 
 import boto3
 import pytest
@@ -174,12 +174,14 @@ def run_in_moto(definition: dict, data: dict) -> tuple[str, object, str | None]:
             definition=json.dumps(definition),
             roleArn="arn:aws:iam::123456789012:role/machine",
         )["stateMachineArn"]
+        before = set(threading.enumerate())
         execution = sfn.start_execution(stateMachineArn=arn, input=json.dumps(data))["executionArn"]
-        for _ in range(200):
-            described = sfn.describe_execution(executionArn=execution)
-            if described["status"] != "RUNNING":
-                break
-            time.sleep(0.02)
+        # moto runs the execution on a thread (which waits for the threads it starts): join it;
+        # the timeout only bounds a hung executor.
+        for worker in set(threading.enumerate()) - before:
+            if worker.is_alive():
+                worker.join(timeout=30)
+        described = sfn.describe_execution(executionArn=execution)
         return described["status"], _output(described.get("output")), described.get("error")
 
 

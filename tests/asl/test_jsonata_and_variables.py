@@ -425,6 +425,7 @@ def test_a_choice_states_assign_applies_whichever_rule_matches_and_the_rules_own
         assert (taken_default.status, taken_default.error) == ("FAILED", "States.Runtime")
 
 
+@pytest.mark.system  # starts a Python subprocess
 def test_importing_the_interpreter_leaves_the_processs_recursion_limit_alone() -> None:
     import subprocess
     import sys

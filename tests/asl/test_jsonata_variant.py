@@ -231,6 +231,7 @@ def recorded_outcomes(execution: Execution) -> Callable[[Invoke], Any]:
     return lambda _effect: next(pending)
 
 
+@pytest.mark.system  # runs the demo on a deployed local stack
 def test_orders_run_through_the_jsonata_payment_machine_in_the_local_cloud(
     template, variant, jsonata_payment
 ):

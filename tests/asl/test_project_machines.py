@@ -7,6 +7,7 @@ import json
 import pytest
 
 from pipeline.asl import TaskFailed, execute
+from pipeline.domain import bus
 from pipeline.template import Template
 
 ARN = "arn:aws:lambda:us-east-1:123456789012:function:{}"
@@ -24,7 +25,7 @@ def load(machine_id: str) -> tuple[dict, str]:
 def envelope(detail_type: str) -> dict:
     return {
         "detail-type": detail_type,
-        "source": "order-pipeline",
+        "source": bus.SOURCE,
         "detail": {"order_id": "o-1", "event_id": "e-1", "correlation_id": "c-1"},
     }
 

@@ -7,6 +7,8 @@ import pytest
 
 from pipeline import chaos
 
+pytestmark = pytest.mark.system  # runs every chaos scenario on a deployed local stack
+
 ORDERS, SEED = 12, 3
 
 

@@ -13,6 +13,8 @@ from factories import wire_order_api
 from pipeline.handlers import order_api
 from pipeline.local.http_api import LocalApi
 
+pytestmark = pytest.mark.system  # the order API served over HTTP
+
 
 @pytest.fixture
 def api(aws, stack, template):

@@ -39,6 +39,8 @@ from moto.dynamodb.models import dynamodb_backends
 from pipeline.handlers import order_api
 from pipeline.local.http_api import LocalApi
 
+pytestmark = pytest.mark.system  # fuzzes the order API served over HTTP
+
 SPEC = Path(__file__).resolve().parents[2] / "infra" / "openapi.yaml"
 MAX_EXAMPLES = int(os.environ.get("FUZZ_MAX_EXAMPLES", "250"))
 MIN_REQUESTS = 1000

@@ -54,16 +54,15 @@ from pipeline.adapters.payment_gateway import FakeGatewayRates, FakePaymentGatew
 from pipeline.asl import ExecutionRun, Invoke, TaskFailed, VirtualClock
 from pipeline.asl import errors as asl_errors
 from pipeline.asl.execution import lambda_style_error
+from pipeline.domain import bus
 from pipeline.domain import errors as domain_errors
-from pipeline.domain import events as ev
 from pipeline.domain.errors import PipelineError
 from pipeline.domain.factory import EventFactory
 from pipeline.handlers import inventory, notification, payment, shipping
 from pipeline.handlers.step_request import dispatch
-from pipeline.local.functions import task_functions
 from pipeline.local.lambda_context import LambdaContext
 from pipeline.local.provision import provision
-from pipeline.template import Template
+from pipeline.template import Template, task_functions
 
 MACHINES = (
     "PaymentStateMachine",
@@ -145,10 +144,7 @@ class Cloud:
         self.dynamodb.meta.events.register("before-parameter-build.dynamodb", self._on_dynamodb)
         self.sns.meta.events.register("before-parameter-build.sns.Publish", self._on_publish)
         self.s3.meta.events.register("before-parameter-build.s3.PutObject", self._on_put_object)
-        self.routes: dict[str, list[str]] = defaultdict(list)
-        for target in template.rule_targets():
-            for kind in target.pattern.get("detail-type", []):
-                self.routes[kind].append(target.machine_id)
+        self.rules = template.rule_targets()
         self.definitions = {m: template.state_machine_definition(m) for m in MACHINES}
         self.resources: dict[str, Any] = {}
         for machine in MACHINES:
@@ -325,8 +321,9 @@ class World:
         for order_id in sorted(self.touched):
             events = self.store.load(order_id)
             for event in events[self.relayed[order_id] :]:
-                for machine in self.cloud.routes.get(event.type, []):
-                    self.pending.append(Delivery(machine, envelope(event), order_id, event.type))
+                delivered = bus.delivered(event)
+                for rule in bus.routes(self.cloud.rules, delivered):
+                    self.pending.append(Delivery(rule.machine_id, delivered, order_id, event.type))
             self.relayed[order_id] = len(events)
         self.touched.clear()
 
@@ -403,57 +400,70 @@ class World:
         effect = live.effect
         assert effect is not None
         module = self.cloud.resources[effect.resource]
-        payload = effect.payload
-        action, order_id = payload["action"], payload["order_id"]
+        order_id = effect.payload["order_id"]
         self.trace.append(f"#{live.number} {effect.state}({order_id}) fault={kind}")
         self.touched.add(order_id)
+        self.armed = self._arm(live, effect.payload["action"], order_id, kind)
+        result, failure = self._run(effect, module, kind)
+        if failure is not None:
+            live.failures[effect.state].append(failure.error)
+            self.trace.append(f"  -> {failure.error}")
+        live.run.resume(result, failure)
+        self._advance(live)
+
+    def _arm(self, live: Live, action: str, order_id: str, kind: str) -> Armed:
+        """The hooks (and gateway knobs) that make the task meet fault ``kind``."""
         armed = Armed()
         rates = self.gateway.rates
         rates.decline = 1.0 if order_id in self.declined else 0.0
         if kind == "dep":
-            if action in GATEWAY_ACTIONS:
-                rates.error = 1.0
-            elif action in ("reserve", "release", "ship"):
-                armed.fail_tables.add(self.inventory_table)
-            elif action == "create_label":
-                self.carrier_down = True
-            elif action == "notify":
-                armed.fail_topics.add(self.notify_topic)
-            elif action == "record_compensation_failure":
-                armed.fail_topics.add(self.alerts_topic)
-            else:
-                armed.fail_tables.add(self.events_table)
+            self._arm_dependency(action, armed)
         elif kind == "lost":
             rates.lost_response = 1.0
         elif kind == "append":
             armed.fail_append = True
         elif kind == "race":
             armed.race = lambda: self.race(live)
-        result: Any = None
-        failure: TaskFailed | None = None
-        self.armed = armed
+        return armed
+
+    def _arm_dependency(self, action: str, armed: Armed) -> None:
+        """The step's dependency fails transiently."""
+        if action in GATEWAY_ACTIONS:
+            self.gateway.rates.error = 1.0
+        elif action in ("reserve", "release", "ship"):
+            armed.fail_tables.add(self.inventory_table)
+        elif action == "create_label":
+            self.carrier_down = True
+        elif action == "notify":
+            armed.fail_topics.add(self.notify_topic)
+        elif action == "record_compensation_failure":
+            armed.fail_topics.add(self.alerts_topic)
+        else:
+            armed.fail_tables.add(self.events_table)
+
+    def _run(self, effect: Invoke, module: Any, kind: str) -> tuple[Any, TaskFailed | None]:
+        """The task's result, or how it failed (as Lambda and Step Functions report it)."""
+        rates = self.gateway.rates
         try:
             if kind == "throttle":
                 raise TaskFailed("Lambda.TooManyRequestsException", "Rate exceeded (injected)")
+            payload = effect.payload
             result = json.loads(json.dumps(dispatch(payload, self.deps[module], module.ACTIONS)))
             if kind == "timeout":
                 raise TaskFailed(asl_errors.TIMEOUT, "timed out after its work (injected)")
+            return result, None
         except TaskFailed as raised:
-            failure = raised
+            return None, raised
         except PipelineError as raised:
-            failure = lambda_style_error(raised)
+            return None, lambda_style_error(raised)
         except Exception as raised:  # as Lambda would, but a handler bug: reported at the end
-            self.unexpected.append(f"{effect.state}({order_id}): {type(raised).__name__}: {raised}")
-            failure = lambda_style_error(raised)
+            state, order_id = effect.state, effect.payload["order_id"]
+            self.unexpected.append(f"{state}({order_id}): {type(raised).__name__}: {raised}")
+            return None, lambda_style_error(raised)
         finally:
             self.armed = None
             rates.error = rates.lost_response = 0.0
             self.carrier_down = False
-        if failure is not None:
-            live.failures[effect.state].append(failure.error)
-            self.trace.append(f"  -> {failure.error}")
-        live.run.resume(result, failure)
-        self._advance(live)
 
     def race(self, live: Live) -> None:
         """Another execution's pending task runs now, inside this task's critical section."""
@@ -536,18 +546,3 @@ class World:
             return Decimal("0")
         payment_ = self.gateway.payments[recorded[1].payment_id]
         return payment_.captured - payment_.refunded
-
-
-def envelope(event: ev.Event) -> dict[str, Any]:
-    """The EventBridge event a rule hands its state machine for a stored event."""
-    return {
-        "version": "0",
-        "id": f"bus-{event.event_id}",
-        "detail-type": event.type,
-        "source": "order-pipeline",
-        "account": "123456789012",
-        "time": event.occurred_at.isoformat(),
-        "region": "us-east-1",
-        "resources": [],
-        "detail": json.loads(event.to_json()),
-    }

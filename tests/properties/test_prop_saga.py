@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import itertools
 from collections import Counter
+from dataclasses import dataclass, field
 from decimal import Decimal
 
 import boto3
@@ -22,8 +23,10 @@ from prop_support import examples
 from saga_world import EXPECTED_FAILURES, SKUS, Cloud, OrderSpec, Scenario, World, scenarios
 
 from pipeline.domain import events as ev
-from pipeline.domain.order import Status, fold
+from pipeline.domain.order import Order, Status, fold
 from pipeline.template import Template
+
+pytestmark = pytest.mark.system  # long hypothesis runs of whole sagas
 
 NUMBERS = itertools.count(1)
 CHAOS_STEPS = 80
@@ -35,6 +38,16 @@ def cloud():
         yield Cloud(boto3.Session(region_name="us-east-1"), Template.load())
 
 
+@dataclass
+class Books:
+    """What the orders' endings say the stock and the gateway should hold, summed."""
+
+    shipped: Counter = field(default_factory=Counter)
+    held: Counter = field(default_factory=Counter)
+    confirmed_total: Decimal = Decimal(0)
+    comp_failed_net: Decimal = Decimal(0)
+
+
 def check(world: World) -> None:
     """Every invariant of the settled saga; a failure message carries the schedule."""
     problems: list[str] = [f"unexpected handler error {u}" for u in world.unexpected]
@@ -44,95 +57,134 @@ def check(world: World) -> None:
                 f"execution #{live.number} ({live.machine} on {live.event_type} of "
                 f"{live.order_id}) {result.status}: {result.error} {result.cause}"
             )
+    books = Books()
+    for spec in world.scenario.orders:
+        events = world.store.load(spec.order_id)
+        order = fold(events)
+        where = f"order {spec.order_id} ({order.status}, {[e.type for e in events]})"
+        found = [
+            *_record_problems(world, events, order),
+            *_money_problems(world, spec, order, books),
+            *_stock_problems(world, order, books),
+            *_label_problems(world, order),
+            *_notice_problems(world, order),
+        ]
+        problems += [f"{where}: {problem}" for problem in found]
+    problems += _books_problems(world, books)
+    if problems:
+        schedule = "\n  ".join(world.trace)
+        raise AssertionError("\n".join(problems) + f"\nschedule:\n  {schedule}")
+
+
+def _record_problems(world: World, events: list[ev.Event], order: Order) -> list[str]:
+    """The order's events: chained, each once, ending it; a compensation failure alerted."""
+    oid, problems = order.order_id, []
     alerts = Counter(m["order_id"] for topic, m in world.published if topic == world.alerts_topic)
+    if ev.verify_chain(events):
+        problems.append(f"hash chain broken {ev.verify_chain(events)}")
+    if any(n > 1 for n in Counter(e.type for e in events).values()):
+        problems.append("an event recorded twice")
+    if not order.is_terminal:
+        problems.append("not terminal")
+    if order.status == Status.COMPENSATION_FAILED:
+        if oid not in world.compensation_outages:
+            problems.append("compensation failed with no compensation outage")
+        if not alerts[oid]:
+            problems.append("compensation failed without an alert")
+    elif alerts[oid]:
+        problems.append(f"alerted although it ended {order.status}")
+    return problems
+
+
+def _money_problems(world: World, spec: OrderSpec, order: Order, books: Books) -> list[str]:
+    """What the gateway holds for the order is what its ending says."""
+    oid, problems = order.order_id, []
+    net = world.gateway_net(oid)
+    calls = Counter(op for op, key in world.gateway.calls if key.startswith(f"{oid}:"))
+    if any(n > 1 for n in calls.values()):
+        problems.append(f"gateway operations repeated {dict(calls)}")
+    if order.status == Status.CONFIRMED:
+        books.confirmed_total += order.total
+        if net != order.total or calls["capture"] != 1 or calls["refund"] + calls["void"]:
+            problems.append(f"gateway holds {net} of {order.total}, calls {calls}")
+    elif order.status == Status.CANCELLED and net != 0:
+        problems.append(f"cancelled but the gateway still holds {net}")
+    elif order.status == Status.COMPENSATION_FAILED:
+        books.comp_failed_net += net
+    if spec.declined and calls["capture"]:
+        problems.append("a declined order was captured")
+    return problems
+
+
+def _stock_problems(world: World, order: Order, books: Books) -> list[str]:
+    """A confirmed order's reservation shipped, a cancelled one's released or absent."""
+    problems = []
+    reservation = world.reservation(order.order_id)
+    status = reservation and reservation["status"]
+    lines: Counter = Counter()
+    for line in (reservation or {}).get("lines", []):
+        lines[line["sku"]] += int(line["quantity"])
+    if order.status == Status.CONFIRMED and status != "SHIPPED":
+        problems.append(f"confirmed but its reservation is {status}")
+    if order.status == Status.CANCELLED and status not in (None, "RELEASED"):
+        problems.append(f"cancelled but its reservation is {status}")
+    if status == "SHIPPED":
+        books.shipped.update(lines)
+    elif status == "RESERVED":
+        books.held.update(lines)
+    return problems
+
+
+def _label_problems(world: World, order: Order) -> list[str]:
+    """At most one label bought; a confirmed order's label stands, a cancelled one's is void."""
+    oid, problems = order.order_id, []
+    exists, voided = world.label_state(oid)
+    if world.label_puts[f"labels/{oid}.json"] > 1:
+        problems.append(f"label created {world.label_puts[oid]} times")
+    if order.status == Status.CONFIRMED and (not exists or voided):
+        problems.append(f"confirmed with label exists={exists} voided={voided}")
+    if order.status == Status.CANCELLED and exists and not voided:
+        problems.append("cancelled but its carrier label is still live")
+    return problems
+
+
+def _notice_problems(world: World, order: Order) -> list[str]:
+    """One notification per ending, of the ending's kind."""
+    oid, problems = order.order_id, []
     notices = Counter(
         (m["order_id"], m["kind"]) for topic, m in world.published if topic == world.notify_topic
     )
-    shipped, held, confirmed_total, comp_failed_net = Counter(), Counter(), Decimal(0), Decimal(0)
-    for spec in world.scenario.orders:
-        oid = spec.order_id
-        events = world.store.load(oid)
-        order = fold(events)
-        types = Counter(e.type for e in events)
-        where = f"order {oid} ({order.status}, {[e.type for e in events]})"
-        if ev.verify_chain(events):
-            problems.append(f"{where}: hash chain broken {ev.verify_chain(events)}")
-        if any(n > 1 for n in types.values()):
-            problems.append(f"{where}: an event recorded twice")
-        if not order.is_terminal:
-            problems.append(f"{where}: not terminal")
-        if order.status == Status.COMPENSATION_FAILED:
-            if oid not in world.compensation_outages:
-                problems.append(f"{where}: compensation failed with no compensation outage")
-            if not alerts[oid]:
-                problems.append(f"{where}: compensation failed without an alert")
-        elif alerts[oid]:
-            problems.append(f"{where}: alerted although it ended {order.status}")
-        # Money: what the gateway holds for the order is what its ending says.
-        net = world.gateway_net(oid)
-        calls = Counter(op for op, key in world.gateway.calls if key.startswith(f"{oid}:"))
-        if any(n > 1 for n in calls.values()):
-            problems.append(f"{where}: gateway operations repeated {dict(calls)}")
-        if order.status == Status.CONFIRMED:
-            confirmed_total += order.total
-            if net != order.total or calls["capture"] != 1 or calls["refund"] + calls["void"]:
-                problems.append(f"{where}: gateway holds {net} of {order.total}, calls {calls}")
-        elif order.status == Status.CANCELLED and net != 0:
-            problems.append(f"{where}: cancelled but the gateway still holds {net}")
-        elif order.status == Status.COMPENSATION_FAILED:
-            comp_failed_net += net
-        if spec.declined and calls["capture"]:
-            problems.append(f"{where}: a declined order was captured")
-        # Stock: a confirmed order's reservation shipped, a cancelled one's released or absent.
-        reservation = world.reservation(oid)
-        status = reservation and reservation["status"]
-        lines = Counter()
-        for line in (reservation or {}).get("lines", []):
-            lines[line["sku"]] += int(line["quantity"])
-        if order.status == Status.CONFIRMED and status != "SHIPPED":
-            problems.append(f"{where}: confirmed but its reservation is {status}")
-        if order.status == Status.CANCELLED and status not in (None, "RELEASED"):
-            problems.append(f"{where}: cancelled but its reservation is {status}")
-        if status == "SHIPPED":
-            shipped.update(lines)
-        elif status == "RESERVED":
-            held.update(lines)
-        # Labels: at most one bought; a confirmed order's label stands.
-        exists, voided = world.label_state(oid)
-        if world.label_puts[f"labels/{oid}.json"] > 1:
-            problems.append(f"{where}: label created {world.label_puts[oid]} times")
-        if order.status == Status.CONFIRMED and (not exists or voided):
-            problems.append(f"{where}: confirmed with label exists={exists} voided={voided}")
-        if order.status == Status.CANCELLED and exists and not voided:
-            problems.append(f"{where}: cancelled but its carrier label is still live")
-        # Notifications: one per ending, the kind of the ending.
-        kind = {Status.CONFIRMED: "OrderConfirmed", Status.CANCELLED: "OrderCancelled"}.get(
-            order.status
-        )
-        for k in ("OrderConfirmed", "OrderCancelled"):
-            want = 1 if k == kind else 0
-            if notices[oid, k] != want or (k in order.notified) != bool(want):
-                problems.append(
-                    f"{where}: {notices[oid, k]} {k} notifications sent, "
-                    f"recorded={k in order.notified}"
-                )
+    kind = {Status.CONFIRMED: "OrderConfirmed", Status.CANCELLED: "OrderCancelled"}.get(
+        order.status
+    )
+    for k in ("OrderConfirmed", "OrderCancelled"):
+        want = 1 if k == kind else 0
+        if notices[oid, k] != want or (k in order.notified) != bool(want):
+            problems.append(
+                f"{notices[oid, k]} {k} notifications sent, recorded={k in order.notified}"
+            )
+    return problems
+
+
+def _books_problems(world: World, books: Books) -> list[str]:
+    """Stock conserved and matching the reservations; the gateway holds what confirmed."""
+    problems = []
     for sku in SKUS:
         stock = world.stock(sku)
         initial = world.scenario.stock[sku]
         if sum(stock.values()) != initial or min(stock.values()) < 0:
             problems.append(f"{sku}: {stock} from {initial}: stock not conserved")
-        if stock["shipped"] != shipped[sku] or stock["reserved"] != held[sku]:
+        if stock["shipped"] != books.shipped[sku] or stock["reserved"] != books.held[sku]:
             problems.append(
-                f"{sku}: {stock}, reservations say shipped {shipped[sku]} held {held[sku]}"
+                f"{sku}: {stock}, reservations say shipped {books.shipped[sku]} "
+                f"held {books.held[sku]}"
             )
-    if world.gateway.net_captured() != confirmed_total + comp_failed_net:
+    if world.gateway.net_captured() != books.confirmed_total + books.comp_failed_net:
         problems.append(
             f"gateway holds {world.gateway.net_captured()}, confirmed orders total "
-            f"{confirmed_total} (+{comp_failed_net} held by failed compensations)"
+            f"{books.confirmed_total} (+{books.comp_failed_net} held by failed compensations)"
         )
-    if problems:
-        schedule = "\n  ".join(world.trace)
-        raise AssertionError("\n".join(problems) + f"\nschedule:\n  {schedule}")
+    return problems
 
 
 @examples(50)

@@ -115,55 +115,73 @@ class CallRecorder:
         authorization reference). Unknown operations fail the test rather than pass it."""
         key = f"{service}:{operation}"
         if service == "dynamodb":
-            if operation == "TransactWriteItems":  # no action of its own: each item's
-                per_item = {
-                    "Put": "PutItem",
-                    "Update": "UpdateItem",
-                    "Delete": "DeleteItem",
-                    "ConditionCheck": "ConditionCheckItem",
-                }
-                return [
-                    (f"dynamodb:{per_item[kind]}", self.arn(body["TableName"]))
-                    for item in p["TransactItems"]
-                    for kind, body in item.items()
-                ]
-            if operation == "TransactGetItems":
-                return [
-                    ("dynamodb:GetItem", self.arn(i["Get"]["TableName"]))
-                    for i in p["TransactItems"]
-                ]
-            if operation in ("BatchGetItem", "BatchWriteItem"):  # actions of their own
-                return [(key, self.arn(table)) for table in p["RequestItems"]]
-            if "TableName" in p:
-                index = f"/index/{p['IndexName']}" if p.get("IndexName") else ""
-                return [(key, self.arn(p["TableName"], index))]
+            needed = self._dynamodb_needs(key, operation, p)
         elif service == "sqs":
-            if operation == "GetQueueUrl":
-                return [(key, self.arn(p["QueueName"]))]
-            if "QueueUrl" in p:
-                return [(key, self.arn(p["QueueUrl"]))]
-        elif service == "sns" and operation == "Publish":
-            return [(key, self.arn(p.get("TopicArn") or p["TargetArn"]))]
+            needed = self._sqs_needs(key, operation, p)
         elif service == "s3":
-            objects = {"HeadObject": "s3:GetObject", "GetObject": "s3:GetObject"}
-            if operation in objects or operation in ("PutObject", "DeleteObject"):
-                action = objects.get(operation, key)
-                needed = [(action, self.arn(p["Bucket"], f"/{p['Key']}"))]
-                if operation == "HeadObject":
-                    # A missing key reads as 404 only with s3:ListBucket, else as 403 (which
-                    # the carrier adapter would take for an outage): HeadObject needs both.
-                    needed.append(("s3:ListBucket", self.arn(p["Bucket"])))
-                return needed
-            if operation in ("ListObjects", "ListObjectsV2"):
-                return [("s3:ListBucket", self.arn(p["Bucket"]))]
-        elif service == "states" and operation == "StartExecution":
+            needed = self._s3_needs(key, operation, p)
+        else:
+            needed = self._other_needs(key, p)
+        if needed is None:
+            self.unknown.append(f"{key} {sorted(p)}")
+            return []
+        return needed
+
+    def _dynamodb_needs(self, key: str, operation: str, p: Mapping) -> list[tuple[str, str]] | None:
+        if operation == "TransactWriteItems":  # no action of its own: each item's
+            per_item = {
+                "Put": "PutItem",
+                "Update": "UpdateItem",
+                "Delete": "DeleteItem",
+                "ConditionCheck": "ConditionCheckItem",
+            }
+            return [
+                (f"dynamodb:{per_item[kind]}", self.arn(body["TableName"]))
+                for item in p["TransactItems"]
+                for kind, body in item.items()
+            ]
+        if operation == "TransactGetItems":
+            return [
+                ("dynamodb:GetItem", self.arn(i["Get"]["TableName"])) for i in p["TransactItems"]
+            ]
+        if operation in ("BatchGetItem", "BatchWriteItem"):  # actions of their own
+            return [(key, self.arn(table)) for table in p["RequestItems"]]
+        if "TableName" in p:
+            index = f"/index/{p['IndexName']}" if p.get("IndexName") else ""
+            return [(key, self.arn(p["TableName"], index))]
+        return None
+
+    def _sqs_needs(self, key: str, operation: str, p: Mapping) -> list[tuple[str, str]] | None:
+        if operation == "GetQueueUrl":
+            return [(key, self.arn(p["QueueName"]))]
+        if "QueueUrl" in p:
+            return [(key, self.arn(p["QueueUrl"]))]
+        return None
+
+    def _s3_needs(self, key: str, operation: str, p: Mapping) -> list[tuple[str, str]] | None:
+        objects = {"HeadObject": "s3:GetObject", "GetObject": "s3:GetObject"}
+        if operation in objects or operation in ("PutObject", "DeleteObject"):
+            action = objects.get(operation, key)
+            needed = [(action, self.arn(p["Bucket"], f"/{p['Key']}"))]
+            if operation == "HeadObject":
+                # A missing key reads as 404 only with s3:ListBucket, else as 403 (which
+                # the carrier adapter would take for an outage): HeadObject needs both.
+                needed.append(("s3:ListBucket", self.arn(p["Bucket"])))
+            return needed
+        if operation in ("ListObjects", "ListObjectsV2"):
+            return [("s3:ListBucket", self.arn(p["Bucket"]))]
+        return None
+
+    def _other_needs(self, key: str, p: Mapping) -> list[tuple[str, str]] | None:
+        if key == "sns:Publish":
+            return [(key, self.arn(p.get("TopicArn") or p["TargetArn"]))]
+        if key == "states:StartExecution":
             return [(key, self.arn(p["stateMachineArn"]))]
-        elif service == "events" and operation == "PutEvents":
+        if key == "events:PutEvents":
             return [(key, self.arn(e.get("EventBusName", "default"))) for e in p["Entries"]]
-        elif service == "firehose" and operation in ("PutRecord", "PutRecordBatch"):
+        if key in ("firehose:PutRecord", "firehose:PutRecordBatch"):
             return [(key, self.arn(p["DeliveryStreamName"]))]
-        self.unknown.append(f"{key} {sorted(p)}")
-        return []
+        return None
 
     # ------------------------------------------------------------------ hooks
     @contextlib.contextmanager

@@ -19,6 +19,7 @@ ARNs (logical ids in place of physical names), so they compare directly:
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator, Mapping
 from fnmatch import fnmatchcase
 from typing import Any
 
@@ -28,6 +29,8 @@ from test_infra_rules import NO_RESOURCE_ARN
 from pipeline.deploy.sam import translate
 from pipeline.template import Template
 from security.recording import ACCOUNT, REGION, Call, arn_of
+
+pytestmark = pytest.mark.system  # reads the seeded demo runs (conftest.pipeline_runs)
 
 FUNCTION = "AWS::Serverless::Function"
 
@@ -190,35 +193,9 @@ def service_needs(template: Template, function_id: str) -> set[Call]:
     its log group, send its traces, poll its DynamoDB streams."""
     props = template.properties(function_id)
     needs = set()
-
-    def service(action: str, resource: str, why: str) -> None:
+    for action, resource, why in lambda_service_calls(template, props):
         assert action in LAMBDA_SERVICE, action
         needs.add(Call(function_id, action, resource, f"Lambda service: {why}"))
-
-    log_group = props["LoggingConfig"]["LogGroup"]["Ref"]
-    stream_arn = arn_of("AWS::Logs::LogGroup", log_group).removesuffix("*") + (
-        "log-stream:2024/01/01/[$LATEST]0123456789abcdef"
-    )
-    for action in ("logs:CreateLogStream", "logs:PutLogEvents"):
-        service(action, stream_arn, "function logs")
-    tracing = props.get("Tracing", template.globals["Function"].get("Tracing"))
-    if tracing == "Active":
-        for action in ("xray:PutTraceSegments", "xray:PutTelemetryRecords"):
-            service(action, "*", "active tracing")
-    for event in props.get("Events", {}).values():
-        if event["Type"] != "DynamoDB":
-            continue
-        stream = resolve(template, event["Properties"]["Stream"]).replace(
-            "/stream/*", "/stream/2024-01-01T00:00:00.000"
-        )
-        for action in (
-            "dynamodb:DescribeStream",
-            "dynamodb:GetShardIterator",
-            "dynamodb:GetRecords",
-        ):
-            service(action, stream, "stream polling")
-        table_streams = stream.rsplit("/stream/", 1)[0] + "/stream/2024-01-01T00:00:00.000"
-        service("dynamodb:ListStreams", table_streams, "stream polling")
     key = props.get("KmsKeyArn") or template.globals["Function"].get("KmsKeyArn")
     if key:
         needs.add(Call(function_id, "kms:Decrypt", resolve(template, key), "environment"))
@@ -231,6 +208,37 @@ def service_needs(template: Template, function_id: str) -> set[Call]:
         queue = resolve(template, props["DeadLetterQueue"]["TargetArn"])
         needs.add(Call(function_id, "sqs:SendMessage", queue, "async DeadLetterQueue"))
     return needs
+
+
+def lambda_service_calls(
+    template: Template, props: Mapping[str, Any]
+) -> Iterator[tuple[str, str, str]]:
+    """The ``LAMBDA_SERVICE`` calls for a function of these properties, with why: write its
+    log group, send its traces, poll its DynamoDB streams."""
+    log_group = props["LoggingConfig"]["LogGroup"]["Ref"]
+    stream_arn = arn_of("AWS::Logs::LogGroup", log_group).removesuffix("*") + (
+        "log-stream:2024/01/01/[$LATEST]0123456789abcdef"
+    )
+    for action in ("logs:CreateLogStream", "logs:PutLogEvents"):
+        yield action, stream_arn, "function logs"
+    tracing = props.get("Tracing", template.globals["Function"].get("Tracing"))
+    if tracing == "Active":
+        for action in ("xray:PutTraceSegments", "xray:PutTelemetryRecords"):
+            yield action, "*", "active tracing"
+    for event in props.get("Events", {}).values():
+        if event["Type"] != "DynamoDB":
+            continue
+        stream = resolve(template, event["Properties"]["Stream"]).replace(
+            "/stream/*", "/stream/2024-01-01T00:00:00.000"
+        )
+        for action in (
+            "dynamodb:DescribeStream",
+            "dynamodb:GetShardIterator",
+            "dynamodb:GetRecords",
+        ):
+            yield action, stream, "stream polling"
+        table_streams = stream.rsplit("/stream/", 1)[0] + "/stream/2024-01-01T00:00:00.000"
+        yield "dynamodb:ListStreams", table_streams, "stream polling"
 
 
 def kms_needs(template: Template, calls: set[Call]) -> set[Call]:

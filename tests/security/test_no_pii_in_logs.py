@@ -18,6 +18,7 @@ import json
 import re
 from typing import Any
 
+import pytest
 from conftest import scan_all
 
 from pipeline.handlers import order_api
@@ -95,6 +96,7 @@ def test_the_detectors_find_what_they_look_for():
     )
 
 
+@pytest.mark.system  # reads the seeded demo runs (conftest.pipeline_runs)
 def test_no_personal_data_in_the_logs_and_metrics_of_a_run(pipeline_runs):
     lines = pipeline_runs.lines
     records = [json.loads(line) for line in lines if line.startswith("{")]

@@ -5,12 +5,15 @@ from __future__ import annotations
 import math
 import random
 
+import pytest
 import simpy
+from simpy_driver import execution
 
 from pipeline.asl import Invoke, TaskFailed
 from pipeline.sim.concurrency import ConcurrencyPool
-from pipeline.sim.driver import execution
 from pipeline.sim.quotas import TokenBucket
+
+pytestmark = pytest.mark.system  # long simulations checked against queueing theory
 
 
 def erlang_c_wait(arrival: float, service: float, servers: int) -> float:

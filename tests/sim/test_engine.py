@@ -5,7 +5,6 @@ from __future__ import annotations
 import dataclasses
 import random
 from collections import defaultdict
-from datetime import UTC, datetime
 
 import pyarrow.parquet as pq
 import pytest
@@ -13,6 +12,7 @@ import pytest
 from pipeline.asl import ExecutionRun, Invoke, TaskFailed
 from pipeline.cli import _duration, _rate
 from pipeline.domain.events import parse_event, verify_chain
+from pipeline.seeds import EPOCH
 from pipeline.sim.engine import Catalogue, envelope
 from pipeline.sim.replay import OK, PathCache, replayable
 from pipeline.sim.run import RunSpec, build, simulate
@@ -20,7 +20,9 @@ from pipeline.sim.summary import summarize
 from pipeline.sim.topology import Topology
 from pipeline.template import Template
 
-EPOCH_CLOCK = lambda: datetime(2026, 1, 1, tzinfo=UTC)  # noqa: E731
+pytestmark = pytest.mark.system  # long simulations; one shards over worker processes
+
+EPOCH_CLOCK = lambda: EPOCH  # noqa: E731
 SMALL = dict(rate_per_min=600, duration_s=60, drain_s=1_800)
 
 

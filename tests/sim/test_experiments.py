@@ -8,6 +8,8 @@ from pipeline.sim.experiments import coordination_styles, grid, sweep, workflow_
 from pipeline.sim.run import RunSpec
 from pipeline.template import Template
 
+pytestmark = pytest.mark.system  # sweeps in worker processes
+
 TINY = RunSpec(rate_per_min=300, duration_s=20, drain_s=1_200, seed=2)
 
 

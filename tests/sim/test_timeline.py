@@ -16,6 +16,8 @@ from pipeline.sim.stats import Stats
 from pipeline.sim.summary import billable_units, summarize_stats
 from pipeline.sim.timeline import Timeline
 
+pytestmark = pytest.mark.system  # simulations over time; a sharded run uses worker processes
+
 matplotlib.use("Agg")
 
 # Small StartExecution quota: throttled starts, retries, dead letters; declines: compensations.

@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import simpy
+from simpy_driver import execution
 
 from pipeline.asl import Invoke, TaskFailed, execute
-from pipeline.sim.driver import execution
-from pipeline.sim.topology import Topology, matches
+from pipeline.domain.bus import SOURCE, matches
+from pipeline.sim.topology import Topology
 
 
 def test_rules_targets_and_policies_come_from_the_template(template):
@@ -44,13 +45,13 @@ def test_events_route_by_the_deployed_patterns(template):
     topology = Topology.from_template(template)
 
     def routed(detail_type: str) -> set[str]:
-        event = {"source": "order-pipeline", "detail-type": detail_type, "detail": {}}
+        event = {"source": SOURCE, "detail-type": detail_type, "detail": {}}
         return {rule.machine_id for rule in topology.targets_of(event)}
 
     assert routed("OrderConfirmed") == {"InventoryStateMachine", "NotificationStateMachine"}
     assert routed("OrderPlaced") == {"PaymentStateMachine"}
     assert routed("LabelCreated") == set()
-    assert not matches({"source": ["other"]}, {"source": "order-pipeline"})
+    assert not matches({"source": ["other"]}, {"source": SOURCE})
     assert matches({"detail": {"kind": [{"prefix": "Order"}]}}, {"detail": {"kind": "OrderX"}})
 
 

@@ -8,7 +8,10 @@ import random
 import pytest
 
 from pipeline.sim.run import RunSpec, build
-from pipeline.sim.validation import Z95, compare, per_order, run_both
+from pipeline.sim.validation import Z95, compare, per_order
+from pipeline.sim_vs_local import run_both
+
+pytestmark = pytest.mark.system  # runs the demo on a deployed local stack
 
 LOCAL_ORDERS = 100  # the local cloud runs about 6 orders a second under these faults
 SIM_ORDERS = 10_000

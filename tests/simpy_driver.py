@@ -1,24 +1,27 @@
-"""The SimPy driver of the ASL interpreter: executions run on simulated time.
+"""A SimPy driver of the ASL interpreter, for tests: executions run on simulated time.
 
-The same :class:`pipeline.asl.ExecutionRun` the local runtime steps on its clock is stepped
-here inside a SimPy process: a ``Wait`` (a Wait state, a Retry backoff) becomes a SimPy
-timeout, and each ``Invoke`` is handed to a *task model*, a SimPy process that spends the
-modelled latency and returns the result or raises ``TaskFailed``. Retry, Catch, paths and the
-history are the interpreter's, unchanged.
+The :class:`pipeline.asl.ExecutionRun` the local runtime steps on its clock, stepped inside a
+SimPy process: a ``Wait`` (a Wait state, a Retry backoff) becomes a SimPy timeout, and each
+``Invoke`` is handed to a *task model*, a SimPy process that spends the modelled latency and
+returns the result or raises ``TaskFailed``. Retry, Catch, paths and the history are the
+interpreter's, unchanged. The simulator steps the interpreter the same way
+(``pipeline.sim.engine.Simulation._interpreted``), with its own billing and throttles; the
+tests use this plain form to check that stepping against theory and the interpreter's own
+runs.
 """
 
 from __future__ import annotations
 
 import random
 from collections.abc import Callable, Generator, Mapping
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 import simpy
 
 from pipeline.asl import Execution, ExecutionRun, Invoke, TaskFailed
+from pipeline.seeds import EPOCH
 
-EPOCH = datetime(2026, 1, 1, tzinfo=UTC)
 # A task model: given the Invoke, a SimPy process generator whose return value is the result.
 TaskModel = Callable[[Invoke], Generator[simpy.Event, Any, Any]]
 

@@ -64,11 +64,16 @@ class Result:
 
 
 def adapter_for(target: Target) -> Adapter:
+    """The target's own adapter (a local target carries one, see
+    :func:`pipeline.local.deploy.local_target`), else the template as it is, for AWS."""
+    if target.adapter is not None:
+        adapter: Adapter = target.adapter
+        return adapter
     if target.is_aws:
         return AsIs()
-    from pipeline.local.deploy import LocalAdapter
-
-    return LocalAdapter()
+    raise ValueError(
+        "a local target carries its adapter: make it with pipeline.local.deploy.local_target"
+    )
 
 
 def deploy(

@@ -9,7 +9,8 @@ from collections.abc import Callable
 
 from botocore.exceptions import BotoCoreError, ClientError
 
-from pipeline.deploy import changes, stack, target
+from pipeline.deploy import changes, flow, target
+from pipeline.local.deploy import local_target
 
 ACTIONS = {
     "up": "create or update the stack: show the change set, ask, execute, follow, print outputs",
@@ -78,7 +79,7 @@ def run(args: argparse.Namespace) -> int:
         from pipeline.local.endpoint import LocalEndpoint
 
         with LocalEndpoint() as running:
-            return _act(args, target.local(running.url), parameters)
+            return _act(args, local_target(running.url), parameters)
     if args.aws or args.profile or args.region:
         try:
             where = target.aws(args.profile, args.region, allowed=args.aws)
@@ -86,7 +87,7 @@ def run(args: argparse.Namespace) -> int:
             print(f"error: {refused}", file=sys.stderr)
             return 2
     else:
-        where = target.local(args.endpoint_url or target.LOCAL_ENDPOINT)
+        where = local_target(args.endpoint_url or target.LOCAL_ENDPOINT)
         if not _listening(where):
             print(
                 f"error: no endpoint answers at {where.endpoint_url}; start one with "
@@ -100,14 +101,14 @@ def run(args: argparse.Namespace) -> int:
 def _act(args: argparse.Namespace, where: target.Target, parameters: dict[str, str]) -> int:
     try:
         if args.action == "outputs":
-            for key, value in sorted(stack.outputs(where, args.stack_name).items()):
+            for key, value in sorted(flow.outputs(where, args.stack_name).items()):
                 print(target.redact(f"{key:<22} {value}", where.secrets()))
             return 0
         if args.action == "down":
-            stack.delete(where, args.stack_name, remove_artifacts=not args.keep_artifacts)
+            flow.delete(where, args.stack_name, remove_artifacts=not args.keep_artifacts)
             return 0
         plan_only = args.action == "plan"
-        result = stack.deploy(
+        result = flow.deploy(
             where,
             stack_name=args.stack_name,
             parameters=parameters,
@@ -149,6 +150,8 @@ def _pair(text: str) -> tuple[str, str]:
 def _listening(where: target.Target) -> bool:
     import urllib.request
 
+    if where.endpoint_url is None:  # AWS itself
+        return True
     try:
         urllib.request.urlopen(where.endpoint_url, timeout=2)
     except OSError as error:
