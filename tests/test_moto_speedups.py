@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import functools
 import pickle
+from typing import Any
 
 import boto3
 import pytest
@@ -737,7 +738,7 @@ _CONDITIONS = [
 def _items() -> list:
     from moto.dynamodb.models.dynamo_type import DynamoType, Item
 
-    attributes = [
+    attributes: list[dict[str, Any]] = [
         {},
         {"status": {"S": "PAID"}, "available": {"N": "3"}, "a": {"S": "1"}, "b": {"S": "2"}},
         {"status": {"S": "NEW"}, "tags": {"SS": ["x", "y"]}, "n": {"N": "2"}, "a": {"N": "1"}},
@@ -763,7 +764,7 @@ def _parsed(expression, names, values) -> tuple:
         op = parser.parse()
     except Exception as error:
         return ("raises", type(error).__name__, str(error))
-    verdicts = []
+    verdicts: list[Any] = []
     for item in _items():
         try:
             verdicts.append(op.expr(item))
@@ -970,3 +971,81 @@ def _same_graph(one, other) -> bool:
                 return False
             pending.extend((vars(a)[key], vars(b)[key]) for key in vars(a))
     return len(set(pairs.values())) == len(pairs)
+
+
+_UPDATES = [
+    "SET n = n + :one, #c = :c",
+    "SET l = list_append(if_not_exists(l, :empty), :l) ADD tally :one REMOVE n",
+    "SET m.x = :one, l[0] = :c REMOVE l[1]",
+    "ADD s :ss DELETE t :ss",
+    "SET n = :one - absent",  # a path the item does not have
+    "SET n = :c + :one",  # a type mismatch
+    "SET pk = :c",  # a key attribute
+    "SET #c = if_not_exists(#c, :c), m = :m",
+]
+
+
+def _validated() -> list:
+    """moto's validation of each update (the tree it executes, or its error) on two items."""
+    import copy
+
+    from moto.dynamodb.models.dynamo_type import DynamoType, Item
+    from moto.dynamodb.models.table import Table
+    from moto.dynamodb.parsing.expressions import UpdateExpressionParser  # type: ignore[attr-defined]
+    from moto.dynamodb.parsing.validators import UpdateExpressionValidator
+
+    table = Table(  # type: ignore[abstract]
+        "t",
+        account_id="123456789012",
+        region="us-east-1",
+        schema=[{"AttributeName": "pk", "KeyType": "HASH"}],
+        attr=[{"AttributeName": "pk", "AttributeType": "S"}],
+    )
+    values: dict[str, Any] = {
+        ":one": {"N": "1"},
+        ":c": {"S": "red"},
+        ":empty": {"L": []},
+        ":l": {"L": [{"S": "x"}]},
+        ":ss": {"SS": ["a"]},
+        ":m": {"M": {"x": {"N": "2"}}},
+    }
+    items: list[dict[str, Any]] = [
+        {"pk": {"S": "k"}},
+        {
+            "pk": {"S": "k"},
+            "n": {"N": "3"},
+            "l": {"L": [{"S": "a"}, {"S": "b"}]},
+            "m": {"M": {"x": {"N": "1"}}},
+            "s": {"SS": ["b"]},
+            "t": {"SS": ["a", "c"]},
+        },
+    ]
+    answers = []
+    for text in _UPDATES:
+        for attrs in items:
+            item = Item(DynamoType({"S": "k"}), None, copy.deepcopy(attrs))
+            try:
+                tree = UpdateExpressionValidator(
+                    UpdateExpressionParser.make(text),
+                    expression_attribute_names={"#c": "colour"},
+                    expression_attribute_values=copy.deepcopy(values),
+                    item=item,
+                    table=table,
+                ).validate()
+            except Exception as error:
+                answers.append(("raises", type(error).__name__, str(error)))
+            else:
+                answers.append(tree)
+    return answers
+
+
+def test_update_validation_as_moto_validates(speedups):
+    moto_speedups._forget()
+    expected = _unpatched(_validated)
+    for answers in (_validated(), _validated()):  # the trees parsed, then memoised
+        for answer, moto_answer in zip(answers, expected, strict=True):
+            if isinstance(moto_answer, tuple):
+                assert answer == moto_answer
+            else:
+                assert _same_graph(answer, moto_answer)
+    assert sum(isinstance(answer, tuple) for answer in expected) == 8

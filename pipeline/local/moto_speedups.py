@@ -30,12 +30,17 @@ remembered (the demo spent about 2.5 ms in moto per call, most of it on this):
 * DynamoDB parses an update expression once (:func:`_make_update_expression`), and its
   validator's working copy of the tree is unpickled, not deep-copied (:func:`_copy_tree`);
   a condition expression is parsed once per expression and values it reads
-  (:func:`_parse_condition`); the validators' traversals list their node classes once;
+  (:func:`_parse_condition`); the validators' traversals list their node classes once
+  and do not recurse into leaves (:func:`_traverse`);
 * dispatch lists a handler class's methods once (``inspect.getmembers`` per request before)
   and converts a name's case once (:func:`_camelcase_to_underscores`).
 
 Each says why it gives moto's answer; tests/test_moto_speedups.py compares them with
 moto's own, response by response.
+
+Why one module of about 850 lines: it is the one place that reaches into moto 5.2.5's
+internals for speed, installed and removed as a unit (:func:`install`, :func:`uninstall`),
+pinned to that moto version by the lock; a moto upgrade is checked here and nowhere else.
 
 Installed by both endpoints of :mod:`pipeline.local.endpoint`, which also serialise DynamoDB
 requests (the journal is only sound when no other write interleaves, as there).
@@ -125,6 +130,9 @@ def _install_expression_caches() -> None:
     _patch(validators, "deepcopy", _copy_tree)
     traverser = ast_nodes.DepthFirstTraverser  # type: ignore[attr-defined]
     _patch(traverser, "nodes_to_be_processed", _nodes_to_be_processed)
+    _patch(traverser, "traverse_node_recursively", _traverse)
+    global _node_class
+    _node_class = ast_nodes.Node  # type: ignore[attr-defined]
 
 
 def _install_dispatch_caches() -> None:
@@ -512,6 +520,43 @@ def _copy_tree(value: Any, memo: Any = None) -> Any:
         if known is not None and known[0] is value:
             return pickle.loads(known[1])
     return copy.deepcopy(value, memo)
+
+
+_node_class: Any = None  # moto.dynamodb.parsing.ast_nodes.Node, once installed
+
+
+def _traverse(traverser: Any, node: Any, child_id: int = -1) -> Any:
+    """``DepthFirstTraverser.traverse_node_recursively``, without a call per leaf.
+
+    moto's recurses into every child, to return at once from those that are not nodes (the
+    strings and numbers of the tree): this one calls the hook moto calls before each child
+    (``pre_processing_of_child``) and recurses into the children that are nodes, the same
+    children in the same order; the rest is moto's, line for line. A traverser with its own
+    ``traverse_node_recursively`` is recursed into through it, for every child, as by moto.
+    """
+    if isinstance(node, _node_class):
+        parent_node = node.parent
+        if node.children is not None:
+            _traverse_children(traverser, node)
+        if isinstance(node, traverser.nodes_to_be_processed()):
+            node = traverser.process(node)
+            node.parent = parent_node
+            if parent_node:
+                parent_node.children[child_id] = node
+    return node
+
+
+def _traverse_children(traverser: Any, node: Any) -> None:
+    before_child = traverser.pre_processing_of_child
+    if type(traverser).traverse_node_recursively is not _traverse:
+        for i, child_node in enumerate(node.children):
+            before_child(node, i)
+            traverser.traverse_node_recursively(child_node, i)
+        return
+    for i, child_node in enumerate(node.children):
+        before_child(node, i)
+        if isinstance(child_node, _node_class):
+            _traverse(traverser, child_node, i)
 
 
 _traversed: dict[type, tuple[type, ...]] = {}

@@ -10,8 +10,15 @@ its DLQ, the DLQ remediation schedule). Executions take the interpreter's paths
 (``pipeline.sim.orders``) calls its dependency (payment gateway, carrier, inventory with
 per-partition capacity and conditional stock) and appends the next events, which travel on.
 
-Nothing about the pipeline's shape is written here: rules, patterns, retry policies, DLQs,
-machines, Retry/Catch and function settings all come from ``infra/``.
+The pipeline's shape comes from ``infra/``: rules, patterns, retry policies, DLQs,
+machines, Retry/Catch and function settings. Two names are written here: the order API's
+function (``OrderApiFunction``, where the workload enters) and, in ``pipeline.sim.orders``,
+which compensation each step function records when it fails.
+
+Why one module of about 850 lines: its processes (arrivals, deliveries, executions, tasks,
+remediation) share one SimPy environment and the run's mutable state (fleets, quotas, tables,
+orders, stats) and call each other at every step; split up, each part would reach into the
+others' internals.
 """
 
 from __future__ import annotations
