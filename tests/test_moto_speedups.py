@@ -66,14 +66,19 @@ def _create_table(client, name: str) -> None:
             )
 
 
-def _stream_length(session, endpoint) -> int:
+def _stream(session, endpoint, table: str) -> dict:
+    """GetRecords of the table's stream from its start."""
     streams = endpoint.client(session, "dynamodbstreams")
-    arn = streams.list_streams(TableName=TABLE)["Streams"][0]["StreamArn"]
+    arn = streams.list_streams(TableName=table)["Streams"][0]["StreamArn"]
     shard = streams.describe_stream(StreamArn=arn)["StreamDescription"]["Shards"][0]["ShardId"]
     iterator = streams.get_shard_iterator(
         StreamArn=arn, ShardId=shard, ShardIteratorType="TRIM_HORIZON"
     )["ShardIterator"]
-    return len(streams.get_records(ShardIterator=iterator)["Records"])
+    return streams.get_records(ShardIterator=iterator)
+
+
+def _stream_length(session, endpoint) -> int:
+    return len(_stream(session, endpoint, TABLE)["Records"])
 
 
 def _queries(client) -> list:
@@ -557,13 +562,7 @@ def _writes(table: str) -> list[tuple[str, dict]]:
 
 def _records(session, endpoint, table: str) -> list:
     """The table's stream records, without what differs between two tables' streams."""
-    streams = endpoint.client(session, "dynamodbstreams")
-    arn = streams.list_streams(TableName=table)["Streams"][0]["StreamArn"]
-    shard = streams.describe_stream(StreamArn=arn)["StreamDescription"]["Shards"][0]["ShardId"]
-    iterator = streams.get_shard_iterator(
-        StreamArn=arn, ShardId=shard, ShardIteratorType="TRIM_HORIZON"
-    )["ShardIterator"]
-    records = _plain(streams.get_records(ShardIterator=iterator))["Records"]
+    records = _plain(_stream(session, endpoint, table))["Records"]
     for record in records:
         for varying in ("eventID", "eventSourceARN"):
             record.pop(varying, None)
