@@ -70,3 +70,17 @@ def test_a_compensation_failure_must_be_expected_and_alerted():
         by_status=failed, compensation_failures_alerted=2, compensation_may_fail=False
     )
     assert "not expected" in check(unexpected)[inv.COMPENSATION_FAILURES_ALERTED]
+
+
+def test_a_simulated_run_is_checked_the_same_way():
+    from collections import Counter
+
+    from pipeline.sim.stats import Stats
+    from pipeline.sim.summary import facts
+
+    stats = Stats(by_status=Counter({"CONFIRMED": 2, "PLACED": 1}), finished_orders=3, stuck=1)
+    checks = check(facts(stats))
+    assert checks[inv.EVERY_ORDER_TERMINAL] == "1 orders in ['PLACED']"
+    assert not checks[inv.MONEY] and not checks[inv.STOCK]
+    stats.money_mismatches = 2
+    assert "2 orders' money" in check(facts(stats))[inv.MONEY]

@@ -211,12 +211,11 @@ def summarize_stats(
 
 def facts(stats: Stats) -> Facts:
     """What a simulated run shows about the invariants (:mod:`pipeline.domain.invariants`):
-    orders still in flight when the window closed are left out (they had no time to end);
-    an order with nothing left in flight and no terminal status is stuck."""
-    by_status = {**stats.by_status, "STUCK (nothing in flight)": stats.stuck}
+    every order with nothing left in flight, by its last status (a stuck one by a status that
+    is not terminal); orders still in flight when the run stopped are left out."""
     return Facts(
-        orders=sum(by_status.values()),
-        by_status=by_status,
+        orders=stats.finished_orders,
+        by_status=dict(stats.by_status),
         stock_conserved=stats.stock_conserved,
         stock_settled=stats.side_effect_mismatches == 0,
         stock_detail=f"{stats.side_effect_mismatches} orders' stock not settled as their "
