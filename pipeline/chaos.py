@@ -25,6 +25,7 @@ from typing import Any
 from pipeline.demo import HOT_SKU_SHARE, DemoReport, run_demo
 from pipeline.domain import invariants
 from pipeline.faults import Faults
+from pipeline.local.cloud import LocalCloud
 from pipeline.local.observed import facts
 
 STORE_DLQ = "StreamProcessorDLQ"
@@ -179,10 +180,13 @@ class Outcome:
         return [f"{name} ({why})" for name, why in self.checks.items() if why]
 
 
-def run(chaos: Chaos, orders: int, seed: int, out: Any = None) -> Outcome:
-    """Run ``orders`` orders under ``chaos`` (seeded) and check the invariants."""
+def run(
+    chaos: Chaos, orders: int, seed: int, out: Any = None, cloud: LocalCloud | None = None
+) -> Outcome:
+    """Run ``orders`` orders under ``chaos`` (seeded) and check the invariants; on ``cloud``
+    when given (emptied first), else on a stack of the run's own."""
     faults = chaos.faults.seeded(seed)
-    report = run_demo(orders, seed, out=out, faults=faults, hot_share=chaos.hot_share)
+    report = run_demo(orders, seed, out=out, faults=faults, hot_share=chaos.hot_share, cloud=cloud)
     return Outcome(chaos, report, check(chaos, report))
 
 

@@ -145,6 +145,7 @@ def main(argv: list[str] | None = None) -> int:
 
 def _chaos(args: argparse.Namespace) -> int:
     from pipeline import chaos
+    from pipeline.local.cloud import LocalCloud
 
     unknown = set(args.only or ()) - set(chaos.BY_NAME)
     if unknown:
@@ -152,10 +153,11 @@ def _chaos(args: argparse.Namespace) -> int:
         return 2
     chosen = [chaos.BY_NAME[n] for n in args.only] if args.only else list(chaos.SCENARIOS)
     outcomes = []
-    for scenario in chosen:
-        print(f"{scenario.name}: {scenario.what} ...", flush=True)
-        outcomes.append(chaos.run(scenario, args.orders, args.seed))
-        print(f"  {outcomes[-1].row()['invariants']}", flush=True)
+    with LocalCloud() as cloud:  # one deployment; emptied before each scenario's run
+        for scenario in chosen:
+            print(f"{scenario.name}: {scenario.what} ...", flush=True)
+            outcomes.append(chaos.run(scenario, args.orders, args.seed, cloud=cloud))
+            print(f"  {outcomes[-1].row()['invariants']}", flush=True)
     print()
     for line in chaos.render(outcomes):
         print(line)

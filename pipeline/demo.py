@@ -24,6 +24,7 @@ from pipeline.domain.invariants import check, verdict
 from pipeline.domain.order import TERMINAL
 from pipeline.faults import Faults
 from pipeline.faults import scenario as fault_scenario
+from pipeline.local.cloud import LocalCloud
 from pipeline.local.endpoint import DEFAULT_TRANSPORT, Transport
 from pipeline.local.observed import RunReport, facts, observe
 from pipeline.local.runtime import LocalRuntime
@@ -52,17 +53,18 @@ def run_demo(
     template: Template | None = None,
     environment: Mapping[str, str] | None = None,
     transport: Transport = DEFAULT_TRANSPORT,
+    cloud: LocalCloud | None = None,
 ) -> RunReport:
     """Place ``orders`` random orders and let the pipeline finish them; return the report.
 
-    ``faults`` are the faults injected (:class:`pipeline.faults.Faults`, or its knobs by
-    name, ``{"FAKE_GATEWAY_ERROR_RATE": "0.5"}``); unless given, the named ``scenario``'s,
-    seeded from ``seed``. ``environment`` adds variables to every function's environment.
-    ``time_scale`` None runs every wait on virtual time (reproducible for a seed); a number,
-    on the wall clock sped up that many times. ``hot_share`` of orders also want the hot SKU.
-    ``template`` is ``infra/template.yaml`` unless given. ``transport`` is how boto3 reaches
-    the local cloud (``"inprocess"`` or ``"http"``, see :mod:`pipeline.local.endpoint`).
-    ``verbose`` shows the functions' JSON logs, which are swallowed otherwise.
+    ``faults`` are injected (:class:`pipeline.faults.Faults`, or its knobs by name); unless
+    given, the named ``scenario``'s, seeded from ``seed``. ``environment`` adds variables to
+    every function's. ``time_scale`` None runs waits on virtual time (a seed reproduces a
+    run), a number on the wall clock sped up that many times. ``hot_share`` of orders also
+    want the hot SKU. ``template`` is ``infra/template.yaml`` unless given; ``transport``,
+    how boto3 reaches the local cloud (:mod:`pipeline.local.endpoint`); ``cloud``, a deployed
+    :class:`~pipeline.local.cloud.LocalCloud` to run on (emptied first). ``verbose`` shows
+    the functions' JSON logs.
     """
     faults = fault_scenario(scenario, seed) if faults is None else faults
     injected = faults if isinstance(faults, Faults) else Faults.from_knobs(faults)
@@ -77,6 +79,7 @@ def run_demo(
         environment=environment,
         say=say,
         quiet=not verbose,
+        cloud=cloud,
     ) as runtime:
         report.definitions = dict(runtime.deployment.definitions)
         _stock_the_shelves(runtime, report.initial_stock)
@@ -120,22 +123,17 @@ def _stock_the_shelves(runtime: LocalRuntime, stock: Mapping[str, int]) -> None:
 
 
 def _place_orders(
-    runtime: LocalRuntime,
-    report: RunReport,
-    orders: int,
-    rng: random.Random,
-    seed: int,
-    hot_share: float,
+    runtime: LocalRuntime, report: RunReport, orders: int, rng: random.Random, seed: int, hot: float
 ) -> None:
     """Post ``orders`` orders, letting the pipeline catch up every ``PUMP_EVERY``."""
     for n in range(orders):
         runtime.check_stop()
         body = {
             "customer_id": f"cust-{rng.randint(1, 12):03d}",
-            "lines": order_lines(rng, hot_share),
+            "lines": order_lines(rng, hot),
         }
-        status = _post(f"{runtime.api.url}/orders", body, f"demo-key-{seed}-{n:05d}")
-        if status in (200, 201):
+        key = f"demo-key-{seed}-{n:05d}"
+        if _post(f"{runtime.api.url}/orders", body, key) in (200, 201):
             report.orders += 1
         else:
             report.rejected += 1

@@ -166,7 +166,7 @@ def observe(runtime: LocalRuntime, report: RunReport) -> RunReport:
         for m in _drain(sqs, runtime.stack.ref("RemediationParkedQueue"))
     ]
     report.time_scale, report.simulated_s = runtime.clock.scale, runtime.clock.now()
-    report.moto_requests, report.moto_s = runtime.endpoint.stats
+    report.moto_requests, report.moto_s = runtime.calls
     report.dynamodb_throttled = runtime.endpoint.throttled
     return report
 

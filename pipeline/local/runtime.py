@@ -20,7 +20,6 @@ Nothing here runs by itself: :meth:`LocalRuntime.pump` moves everything one roun
 from __future__ import annotations
 
 import contextlib
-import functools
 import io
 import json
 import logging
@@ -36,17 +35,13 @@ from types import TracebackType
 from typing import Any
 from unittest import mock
 
-import boto3
-import botocore.loaders
-import botocore.session
-
 from pipeline.asl import Execution, ExecutionRun, Invoke, TaskFailed
 from pipeline.faults import Faults
 from pipeline.handlers import audit_forwarder, shipping
 from pipeline.local.clock import RuntimeClock, Scheduler, schedule_period, sdk_backoff_on
-from pipeline.local.deploy import deploy
-from pipeline.local.endpoint import DEFAULT_TRANSPORT, Transport, local_endpoint
-from pipeline.local.event_delivery import Delivery, DeliveryFailed, Route, deployed_routes
+from pipeline.local.cloud import LocalCloud
+from pipeline.local.endpoint import DEFAULT_TRANSPORT, Transport
+from pipeline.local.event_delivery import Delivery, DeliveryFailed, Route
 from pipeline.local.firehose import LocalFirehose
 from pipeline.local.functions import RUNTIME_VARIABLES, LocalFunctions
 from pipeline.local.http_api import LocalApi
@@ -62,7 +57,6 @@ PROCESS_DEFAULTS = {
     "POWERTOOLS_METRICS_DISABLED": "true",
     "POWERTOOLS_LOG_LEVEL": "WARNING",
 }
-OPERATIONS_INBOX = "local-operations-inbox"  # a queue subscribed to the alerts topic
 MAX_REMEDIATION_TICKS = 5
 
 
@@ -76,6 +70,8 @@ class LocalRuntime:
     for clients outside the process). ``environment`` adds variables to every function's
     environment (after the template's and the faults'); ``say`` gets progress lines.
     Functions log structured JSON to stdout as in Lambda; ``quiet`` swallows it meanwhile.
+    ``cloud`` is a :class:`~pipeline.local.cloud.LocalCloud` to run on (emptied first, and
+    left running after), instead of deploying one of the run's own.
     """
 
     def __init__(
@@ -89,14 +85,16 @@ class LocalRuntime:
         environment: Mapping[str, str] | None = None,
         say: Callable[[str], None] | None = None,
         quiet: bool = True,
+        cloud: LocalCloud | None = None,
     ) -> None:
-        self.template = template or Template.load()
+        self.template = template or (cloud.template if cloud else Template.load())
         self.injected = faults or Faults()
         self.seed = seed
         self.transport = transport
         self.environment = dict(environment or {})
         self.say = say or (lambda _text: None)
         self.quiet = quiet
+        self.shared = cloud
         self.clock = RuntimeClock(time_scale)
         self.scheduler = Scheduler(self.clock)
         self.faults = random.Random(stream_seed(seed, "faults"))
@@ -140,16 +138,19 @@ class LocalRuntime:
         # powertools warn on every call; in Lambda that goes to its log, here to the console.
         self._exit.enter_context(warnings.catch_warnings())
         warnings.filterwarnings("ignore", message="No application metrics to publish")
-        self.endpoint = self._exit.enter_context(local_endpoint(self.transport))
-        self.url: str | None = self.endpoint.url
-        self.session = _session(RUNTIME_VARIABLES)
-        where = f"on {self.url}" if self.url else "in-process"
-        self.say(f"Local AWS (moto) {where}.")
-        self.deployment = deploy(self.template, self.session, self.url, say=self.say)
-        for line in self.deployment.summary():
-            self.say(line)
-        self.stack = self.deployment.stack
-        self.inbox = self._operations_inbox()
+        if self.shared is None:
+            self.cloud = self._exit.enter_context(
+                LocalCloud(self.template, self.transport, self.say)
+            )
+        else:  # a stack an earlier run used: emptied, its streams read from their end
+            if self.shared.template.body != self.template.body:
+                raise ValueError("a shared LocalCloud runs the template it was deployed with")
+            self.cloud = self.shared
+            self.cloud.reset()
+        self.endpoint, self.url = self.cloud.endpoint, self.cloud.url
+        self.session, self.deployment = self.cloud.session, self.cloud.deployment
+        self.stack, self.inbox = self.cloud.stack, self.cloud.inbox
+        self._calls_before = self.endpoint.stats
         self.firehose = self._local_firehose()
         self.functions = LocalFunctions(
             self.template,
@@ -164,7 +165,6 @@ class LocalRuntime:
             },
         )
         self._exit.callback(self.functions.close)
-        self._inject_poison(self.injected.poison_records)
         self.endpoint.throttle_dynamodb(
             self.injected.dynamodb_throttle_rate, stream_seed(self.seed, "dynamodb-throttle")
         )
@@ -178,8 +178,14 @@ class LocalRuntime:
         }
         self.stream = self._stream_mapping("StreamProcessorFunction")
         self.audit = self._stream_mapping("AuditForwarderFunction")
+        if self.shared is not None:
+            self.stream.skip_to_latest()
+            self.audit.skip_to_latest()
+        self._exit.callback(self.endpoint.take_start_execution, None)
+        self._exit.callback(self.endpoint.throttle_dynamodb, 0.0)
         self.delivery = self._rule_delivery()
         self.endpoint.take_start_execution(self.start_execution)
+        self._inject_poison(self.injected.poison_records)
         rng = random.Random(stream_seed(self.seed, "sdk-backoff"))
         self._exit.enter_context(sdk_backoff_on(self.clock, rng))
         self._exit.enter_context(ctrl_c_between_steps(self))
@@ -189,6 +195,12 @@ class LocalRuntime:
     def client(self, service: str) -> Any:
         """A boto3 client of the local cloud."""
         return self.session.client(service, endpoint_url=self.url)
+
+    @property
+    def calls(self) -> tuple[int, float]:
+        """AWS API calls of this run and the seconds moto spent on them."""
+        (calls, seconds), (calls_before, seconds_before) = self.endpoint.stats, self._calls_before
+        return calls - calls_before, seconds - seconds_before
 
     def _environments(self) -> dict[str, dict[str, str]]:
         """Each function's variables: the runtime's, the deployed ones, the injected faults
@@ -206,19 +218,6 @@ class LocalRuntime:
             }
             for function, variables in self.deployment.environments.items()
         }
-
-    def _operations_inbox(self) -> str:
-        """A queue subscribed to the alerts topic, standing in for the operations mailbox."""
-        sqs = self.client("sqs")
-        queue: str = sqs.create_queue(QueueName=OPERATIONS_INBOX)["QueueUrl"]
-        arn = sqs.get_queue_attributes(QueueUrl=queue, AttributeNames=["QueueArn"])
-        self.client("sns").subscribe(
-            TopicArn=self.stack.ref("AlertsTopic"),
-            Protocol="sqs",
-            Endpoint=arn["Attributes"]["QueueArn"],
-            Attributes={"RawMessageDelivery": "true"},
-        )
-        return queue
 
     def _local_firehose(self) -> LocalFirehose:
         """The audit lake's delivery stream: Parquet into the lake bucket, storing some records
@@ -282,7 +281,7 @@ class LocalRuntime:
                 execute(route.machine_id, event)
 
         bus = self.stack.ref("OrderEventBus")
-        routes = deployed_routes(self.client("events"), self.client("sqs"), bus, self.machines)
+        routes = self.cloud.routes(self.machines)
         delivery = Delivery(
             self.client("events"),
             self.client("sqs"),
@@ -488,21 +487,3 @@ def swallowed_output() -> Iterator[None]:
 def _powertools_switches(environment: Mapping[str, str]) -> dict[str, str]:
     """The process-level powertools settings a run's ``environment`` overrides."""
     return {k: v for k, v in environment.items() if k in PROCESS_DEFAULTS}
-
-
-@functools.cache
-def _service_models() -> botocore.loaders.Loader:
-    """One loader of botocore's service models for every run's session (a new session reads
-    endpoints.json and each model again: about 0.7 s a run)."""
-    return botocore.loaders.create_loader()
-
-
-def _session(variables: Mapping[str, str]) -> boto3.Session:
-    core = botocore.session.get_session()
-    core.register_component("data_loader", _service_models())
-    return boto3.Session(
-        botocore_session=core,
-        region_name=variables["AWS_DEFAULT_REGION"],
-        aws_access_key_id=variables["AWS_ACCESS_KEY_ID"],
-        aws_secret_access_key=variables["AWS_SECRET_ACCESS_KEY"],
-    )

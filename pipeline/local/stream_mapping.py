@@ -83,6 +83,14 @@ class StreamMapping:
         self.iterators.update(positions)
         return len(records)
 
+    def skip_to_latest(self) -> None:
+        """Start after every record the stream holds now (a mapping created with
+        ``StartingPosition: LATEST``), for a run on a stack an earlier run used."""
+        for shard in self._shards():
+            self.iterators[shard["ShardId"]] = self.streams.get_shard_iterator(
+                StreamArn=self.stream_arn, ShardId=shard["ShardId"], ShardIteratorType="LATEST"
+            )["ShardIterator"]
+
     def _shards(self) -> list[dict[str, Any]]:
         """The stream's shards, described again every ``DESCRIBE_EVERY`` polls or when a
         shard has closed (Lambda's pollers also re-list shards periodically, not per read)."""

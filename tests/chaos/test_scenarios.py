@@ -6,22 +6,31 @@ from __future__ import annotations
 import pytest
 
 from pipeline import chaos
+from pipeline.local.cloud import LocalCloud
 
-pytestmark = pytest.mark.system  # runs every chaos scenario on a deployed local stack
+pytestmark = pytest.mark.system  # runs every chaos scenario on one deployed local stack
+
+
+@pytest.fixture(scope="module")
+def cloud():
+    """One deployed local stack for every scenario's run, emptied before each run."""
+    with LocalCloud() as deployed:
+        yield deployed
+
 
 ORDERS, SEED = 12, 3
 
 
 @pytest.mark.parametrize("scenario", chaos.SCENARIOS, ids=lambda c: c.name)
-def test_invariants_hold(scenario):
-    outcome = chaos.run(scenario, ORDERS, SEED)
+def test_invariants_hold(scenario, cloud):
+    outcome = chaos.run(scenario, ORDERS, SEED, cloud=cloud)
     assert outcome.report.orders == ORDERS
     assert outcome.ok, outcome.failed()
 
 
-def test_a_broken_invariant_is_reported():
+def test_a_broken_invariant_is_reported(cloud):
     """The checks can fail: a report with an order left mid-saga and money astray."""
-    outcome = chaos.run(chaos.BY_NAME["declines"], 4, SEED)
+    outcome = chaos.run(chaos.BY_NAME["declines"], 4, SEED, cloud=cloud)
     report = outcome.report
     report.by_status["PAYMENT_CAPTURED"] = 1
     report.captured_minus_refunded += 1
@@ -31,8 +40,8 @@ def test_a_broken_invariant_is_reported():
     assert "FAILED: every order terminal" in line
 
 
-def test_the_report_has_a_row_per_scenario_with_the_issue_columns():
-    outcome = chaos.run(chaos.BY_NAME["poison"], 3, SEED)
+def test_the_report_has_a_row_per_scenario_with_the_issue_columns(cloud):
+    outcome = chaos.run(chaos.BY_NAME["poison"], 3, SEED, cloud=cloud)
     row = outcome.row()
     assert set(row) == {
         "scenario",

@@ -27,7 +27,7 @@ from factories import put_stock, wire_order_api
 from moto import mock_aws
 
 import pipeline.demo as demo
-import pipeline.local.runtime as runtime
+import pipeline.local.cloud as cloud
 from pipeline.faults import scenario as fault_scenario
 from pipeline.local.apigw import proxy_event
 from pipeline.local.lambda_context import LambdaContext
@@ -111,7 +111,7 @@ def call_read_routes(template: Template, recorder: CallRecorder) -> None:
 def pipeline_runs(template: Template) -> Runs:
     recorder = CallRecorder(template)
     runs = Runs(recorder, [])
-    real_deploy = runtime.deploy
+    real_deploy = cloud.deploy
 
     def deploy_and_learn(*args: Any, **kwargs: Any) -> Any:
         deployment = real_deploy(*args, **kwargs)
@@ -119,7 +119,7 @@ def pipeline_runs(template: Template) -> Runs:
         return deployment
 
     with pytest.MonkeyPatch.context() as patch:
-        patch.setattr(runtime, "deploy", deploy_and_learn)
+        patch.setattr(cloud, "deploy", deploy_and_learn)
         with recorder.installed(patch.setattr), handler_output(log_level(template)) as out:
             for name, orders in SCENARIOS:
                 # Metrics on (the demo turns them off): their lines are searched too.
