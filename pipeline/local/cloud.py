@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import functools
 from collections.abc import Callable, Mapping
-from types import TracebackType
 from typing import Any
 
 import boto3
@@ -59,13 +58,8 @@ class LocalCloud:
             raise
         return self
 
-    def __exit__(
-        self,
-        kind: type[BaseException] | None,
-        error: BaseException | None,
-        trace: TracebackType | None,
-    ) -> None:
-        self.endpoint.__exit__(kind, error, trace)
+    def __exit__(self, *exc: object) -> None:
+        self.endpoint.__exit__(*exc)
 
     def client(self, service: str) -> Any:
         """A boto3 client of the local cloud."""

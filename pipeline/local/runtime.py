@@ -31,7 +31,6 @@ import threading
 import warnings
 from collections import Counter
 from collections.abc import Callable, Iterator, Mapping
-from types import TracebackType
 from typing import Any
 from unittest import mock
 
@@ -121,12 +120,7 @@ class LocalRuntime:
             raise
         return self
 
-    def __exit__(
-        self,
-        kind: type[BaseException] | None,
-        error: BaseException | None,
-        trace: TracebackType | None,
-    ) -> None:
+    def __exit__(self, *exc: object) -> None:
         self._exit.close()
 
     def _start(self) -> None:
