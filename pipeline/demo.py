@@ -228,7 +228,7 @@ def _print_invariants(report: RunReport, say: Callable[[str], None]) -> None:
     say(
         f"Time: {report.wall_s:.1f} s for {report.orders} orders "
         f"({60 * report.orders / max(report.wall_s, 1e-9):.0f} orders/min); "
-        f"{report.moto_requests} AWS calls (deploy included) took {report.moto_s:.1f} s in moto "
+        f"{report.moto_requests} AWS calls after the deploy took {report.moto_s:.1f} s in moto "
         f"({report.dynamodb_throttled} DynamoDB calls throttled by injection)"
     )
     say(
