@@ -119,14 +119,22 @@ def _empty_table(dynamodb: Any, table: str) -> None:
             )
 
 
-def _empty_queue(sqs: Any, url: str) -> None:
-    """Receive and delete every visible message; what is delayed or in flight (a requeue
-    with a delay) goes by PurgeQueue, which SQS allows once a minute per queue."""
-    while messages := sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=10).get("Messages", []):
-        entries = [
-            {"Id": str(n), "ReceiptHandle": m["ReceiptHandle"]} for n, m in enumerate(messages)
-        ]
+def drain(sqs: Any, url: str) -> list[dict[str, Any]]:
+    """Every visible message of a queue, read and deleted, attributes included."""
+    out: list[dict[str, Any]] = []
+    while batch := sqs.receive_message(
+        QueueUrl=url, MaxNumberOfMessages=10, MessageAttributeNames=["All"]
+    ).get("Messages", []):
+        out += batch
+        entries = [{"Id": str(n), "ReceiptHandle": m["ReceiptHandle"]} for n, m in enumerate(batch)]
         sqs.delete_message_batch(QueueUrl=url, Entries=entries)
+    return out
+
+
+def _empty_queue(sqs: Any, url: str) -> None:
+    """Drain the visible messages; what is delayed or in flight (a requeue with a delay) goes
+    by PurgeQueue, which SQS allows once a minute per queue."""
+    drain(sqs, url)
     counts = sqs.get_queue_attributes(
         QueueUrl=url,
         AttributeNames=[

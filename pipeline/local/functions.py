@@ -98,6 +98,7 @@ class LocalFunctions:
         self.builders = dict(builders or {})
         self._deps: dict[str, Any] = {}
         self._modules: dict[str, ModuleType] = {}
+        self._handlers: dict[str, Callable[[Any, Any], Any]] = {}
 
     def environment(self, function_id: str) -> Mapping[str, str]:
         """The variables ``function_id`` runs with."""
@@ -115,14 +116,16 @@ class LocalFunctions:
 
     def handler(self, function_id: str) -> Callable[[Any, Any], Any]:
         """``function_id``'s handler, called with its own dependencies (for the local API)."""
-        target = handler_of(self.template, function_id)
-        module = self._module(function_id)
+        if function_id not in self._handlers:
+            target = handler_of(self.template, function_id)
+            module = self._module(function_id)
 
-        def run(event: Any, context: Any) -> Any:
-            module.wiring.configure(self.deps(function_id))
-            return target(event, context)
+            def run(event: Any, context: Any) -> Any:
+                module.wiring.configure(self.deps(function_id))
+                return target(event, context)
 
-        return run
+            self._handlers[function_id] = run
+        return self._handlers[function_id]
 
     def invoke(self, function_id: str, payload: Any) -> Any:
         """Invoke ``function_id`` as Lambda does (see :func:`invoke`), with its own deps."""

@@ -29,6 +29,7 @@ from pipeline.domain import events as ev
 from pipeline.domain.invariants import Facts
 from pipeline.domain.order import COMPENSATION_STARTING_EVENTS, ENDING_EVENTS, TERMINAL
 from pipeline.handlers.dlq_remediation import message_attribute
+from pipeline.local.cloud import drain
 from pipeline.local.runtime import LocalRuntime
 
 
@@ -107,22 +108,6 @@ class RunReport:
         )
 
 
-def _drain(sqs: Any, queue: str) -> list[dict[str, Any]]:
-    """Every message in a queue (read and deleted), attributes included."""
-    out: list[dict[str, Any]] = []
-    while batch := sqs.receive_message(
-        QueueUrl=queue, MaxNumberOfMessages=10, MessageAttributeNames=["All"]
-    ).get("Messages", []):
-        out += batch
-        sqs.delete_message_batch(
-            QueueUrl=queue,
-            Entries=[
-                {"Id": str(n), "ReceiptHandle": m["ReceiptHandle"]} for n, m in enumerate(batch)
-            ],
-        )
-    return out
-
-
 def _readable(events: list[dict[str, Any]]) -> list[dict[str, Any]]:
     """The stored items that are events (their payload parses)."""
     readable = []
@@ -156,14 +141,14 @@ def observe(runtime: LocalRuntime, report: RunReport) -> RunReport:
     _fill_report(report, runtime)
     _check_lake(report, runtime)
     sqs = runtime.client("sqs")
-    report.alerts = [json.loads(m["Body"]) for m in _drain(sqs, runtime.inbox)]
+    report.alerts = [json.loads(m["Body"]) for m in drain(sqs, runtime.inbox)]
     report.parked = [
         {
             "reason": message_attribute(m, "PARKED_REASON"),
             "error": message_attribute(m, "ERROR_CODE"),
             "queue": message_attribute(m, "SOURCE_QUEUE"),
         }
-        for m in _drain(sqs, runtime.stack.ref("RemediationParkedQueue"))
+        for m in drain(sqs, runtime.stack.ref("RemediationParkedQueue"))
     ]
     report.time_scale, report.simulated_s = runtime.clock.scale, runtime.clock.now()
     report.moto_requests, report.moto_s = runtime.calls

@@ -188,7 +188,7 @@ class LocalRuntime:
 
     def client(self, service: str) -> Any:
         """A boto3 client of the local cloud."""
-        return self.session.client(service, endpoint_url=self.url)
+        return self.cloud.client(service)
 
     @property
     def calls(self) -> tuple[int, float]:
