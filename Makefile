@@ -55,13 +55,18 @@ graphviz:
 demo: venv
 	$(PY) -m pipeline demo --orders 1000
 
+# Tests run in WORKERS processes (pytest-xdist; `auto`: one per core, `WORKERS=0` runs them in
+# this one). A module, or a notebook's cells, stays in one worker (--dist loadfile).
+WORKERS ?= auto
+PYTEST_WORKERS := -n $(WORKERS) --dist loadfile
+
 # Lint, types, the import contract, then every test (unit and system tiers) and the notebooks.
 test: venv
 	$(VENV)/bin/ruff check pipeline tests benchmarks
 	$(VENV)/bin/ruff format --check pipeline tests benchmarks
 	$(VENV)/bin/mypy
 	$(VENV)/bin/lint-imports
-	$(VENV)/bin/pytest -q --nbval-lax tests notebooks
+	$(VENV)/bin/pytest -q $(PYTEST_WORKERS) --nbval-lax tests notebooks
 
 # The quick gate (under a minute): lint, types, the import contract and the unit tier only
 # (tests/conftest.py marks every test not marked `system` as `unit`).
@@ -70,7 +75,7 @@ check: venv
 	$(VENV)/bin/ruff format --check pipeline tests benchmarks
 	$(VENV)/bin/mypy
 	$(VENV)/bin/lint-imports
-	$(VENV)/bin/pytest -q -m unit tests
+	$(VENV)/bin/pytest -q $(PYTEST_WORKERS) -m unit tests
 
 # Every fault scenario on the local cloud, 100 orders each, with the invariants report.
 chaos: venv

@@ -6,6 +6,7 @@ docstring says what is compared, and what is switched off in the simulator to co
 from __future__ import annotations
 
 from pipeline.demo import run_demo
+from pipeline.local.cloud import LocalCloud
 from pipeline.sim.regions import QUOTA_NAMES
 from pipeline.sim.run import RunSpec, build
 from pipeline.sim.stats import PerOrder
@@ -13,10 +14,16 @@ from pipeline.sim.validation import UNLIMITED, Agreement, compare, per_order
 
 
 def run_both(
-    scenario: str, seed: int, local_orders: int, sim_orders: int, sim_rate_per_min: float = 120
+    scenario: str,
+    seed: int,
+    local_orders: int,
+    sim_orders: int,
+    sim_rate_per_min: float = 120,
+    cloud: LocalCloud | None = None,
 ) -> tuple[PerOrder, PerOrder]:
-    """Run ``scenario`` with ``seed`` in the local cloud and in the simulator."""
-    report = run_demo(orders=local_orders, seed=seed, scenario=scenario, hot_share=0.0)
+    """Run ``scenario`` with ``seed`` in the local cloud (``cloud`` when given, else one
+    deployed for the run) and in the simulator."""
+    report = run_demo(orders=local_orders, seed=seed, scenario=scenario, hot_share=0.0, cloud=cloud)
     local = per_order(report.per_order.values())
     spec = RunSpec(
         rate_per_min=sim_rate_per_min,

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import functools
 import os
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -29,7 +30,9 @@ os.environ.pop("AWS_ENDPOINT_URL", None)
 os.environ.pop("AWS_PROFILE", None)
 
 from moto import mock_aws
+from shared_cloud import SharedCloud
 
+from pipeline.local.cloud import LocalCloud
 from pipeline.local.lambda_context import LambdaContext
 from pipeline.local.provision import Stack, provision
 from pipeline.template import Template
@@ -54,16 +57,37 @@ def pytest_ignore_collect(collection_path: Path, config: pytest.Config) -> bool 
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
-    """Two tiers. A test is `system` when its module says so (``pytestmark =
-    pytest.mark.system``: it deploys or serves a local stack, runs the demo or chaos, starts a
-    subprocess or runs a long simulation) or it is a notebook cell (nbval); every other test is
-    `unit` (in-process, moto in memory), the tier `make check` runs."""
+    """The modules on the session's deployed stack run one after another (see
+    :class:`SharedCloud`). Then two tiers. A test is `system` when its module says so
+    (``pytestmark = pytest.mark.system``: it deploys or serves a local stack, runs the demo or
+    chaos, starts a subprocess or runs a long simulation) or it is a notebook cell (nbval);
+    every other test is `unit` (in-process, moto in memory), the tier `make check` runs."""
     tests = Path(__file__).resolve().parent
     for item in items:
         if item.get_closest_marker("system") is None and tests not in item.path.parents:
             item.add_marker(pytest.mark.system)  # a notebook run by nbval
         if item.get_closest_marker("system") is None:
             item.add_marker(pytest.mark.unit)
+    _modules_on_the_shared_cloud_together(items)
+
+
+def _uses_shared_cloud(item: pytest.Item) -> bool:
+    return bool({"cloud", "shared_cloud"} & set(getattr(item, "fixturenames", ())))
+
+
+def _modules_on_the_shared_cloud_together(items: list[pytest.Item]) -> None:
+    """The tests that use the shared cloud, one after another, where the first of them was;
+    then the other tests of their modules (which may reset moto: a mock or an endpoint of
+    their own). Between two loans nothing else runs, so one deployment serves them all.
+    Correctness never depends on this order, only speed."""
+    users = [item for item in items if _uses_shared_cloud(item)]
+    if not users:
+        return
+    modules = {item.path for item in users}
+    first = next(n for n, item in enumerate(items) if item.path in modules)
+    neighbours = [item for item in items if item.path in modules and item not in users]
+    rest = [item for item in items if item.path not in modules]
+    items[:] = rest[:first] + users + neighbours + rest[first:]
 
 
 @pytest.fixture(scope="session")
@@ -121,3 +145,31 @@ def scan_all(session: boto3.Session, stack: Stack, template: Template) -> dict[s
         items = dynamodb.scan(TableName=stack.ref(logical_id)).get("Items", [])
         result[logical_id] = sorted(items, key=repr)
     return result
+
+
+@pytest.fixture(scope="session")
+def shared_cloud(pytestconfig: pytest.Config) -> Iterator[SharedCloud]:
+    """The session's deployment of ``infra/template.yaml`` on the in-process local cloud."""
+    shared = pytestconfig.stash[SHARED] = SharedCloud()
+    yield shared
+    shared.close()
+
+
+SHARED = pytest.StashKey[SharedCloud]()
+
+
+def pytest_terminal_summary(terminalreporter: Any, config: pytest.Config) -> None:
+    """How many times the shared stack was deployed for how many tests (a worker's own
+    session under xdist does not report here)."""
+    shared = config.stash.get(SHARED, None)
+    if shared is not None:
+        terminalreporter.write_line(
+            f"shared local stack: {shared.loans} loans, {shared.deploys} deployment(s)"
+        )
+
+
+@pytest.fixture
+def cloud(shared_cloud: SharedCloud) -> Iterator[LocalCloud]:
+    """The session's deployed local stack, emptied, for this test alone."""
+    with shared_cloud.lend() as deployed:
+        yield deployed

@@ -13,16 +13,8 @@ import pytest
 
 from pipeline.demo import run_demo
 from pipeline.domain.order import TERMINAL
-from pipeline.local.cloud import LocalCloud
 
-pytestmark = pytest.mark.system  # each test runs the demo on the module's deployed local stack
-
-
-@pytest.fixture(scope="module")
-def cloud():
-    """One deployed local stack for this module's runs, emptied before each run."""
-    with LocalCloud() as deployed:
-        yield deployed
+pytestmark = pytest.mark.system  # each test runs the demo on the session's deployed local stack
 
 
 def test_demo_orders_all_end_terminal_with_money_and_stock_conserved(cloud):

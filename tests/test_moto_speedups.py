@@ -885,7 +885,7 @@ def test_objects_serialise_as_moto_serialises_them(speedups):
 
 
 @pytest.mark.system
-def test_a_demo_run_serialises_and_parses_as_moto(shadowed, monkeypatch):
+def test_a_demo_run_serialises_and_parses_as_moto(cloud, shadowed, monkeypatch):
     """The demo's own calls: each response, and each condition parsed, as moto's own."""
     from moto.dynamodb.comparisons import ConditionExpressionParser
 
@@ -916,7 +916,7 @@ def test_a_demo_run_serialises_and_parses_as_moto(shadowed, monkeypatch):
 
     monkeypatch.setattr(ConditionExpressionParser, "parse", parse_twice)
     moto_speedups._forget()
-    report = run_demo(orders=4)
+    report = run_demo(orders=4, cloud=cloud)
     assert report.orders == 4
     seen, serialised_differently = shadowed
     assert not serialised_differently and len(seen) > 100

@@ -241,3 +241,36 @@ def test_one_switch():
         local_endpoint("carrier-pigeon")  # type: ignore[arg-type]
     with InProcessEndpoint(), pytest.raises(RuntimeError, match="already running"):
         InProcessEndpoint().start()
+
+
+def test_a_suspended_in_process_cloud_keeps_its_data_while_another_mock_runs_empty():
+    endpoint = InProcessEndpoint().__enter__()
+    try:
+        dynamodb = endpoint.client(_session(), "dynamodb")
+        _table(dynamodb)
+        dynamodb.put_item(TableName=TABLE, Item={"pk": {"S": "kept"}})
+        endpoint.suspend()
+        endpoint.resume()  # nothing ran in between: all there
+        assert dynamodb.get_item(TableName=TABLE, Key={"pk": {"S": "kept"}})["Item"]
+        endpoint.suspend()
+        with InProcessEndpoint() as other:  # another cloud starts empty...
+            assert other.client(_session(), "dynamodb").list_tables()["TableNames"] == []
+        endpoint.resume()  # ... and resetting moto, took the suspended one's data
+        assert dynamodb.list_tables()["TableNames"] == []
+    finally:
+        endpoint.__exit__(None, None, None)
+
+
+@pytest.mark.system  # deploys the template
+def test_a_resumed_local_cloud_says_whether_its_deployment_survived():
+    from pipeline.local.cloud import LocalCloud
+
+    with LocalCloud() as cloud:
+        cloud.suspend()
+        assert cloud.resume()
+        cloud.suspend()
+        with mock_aws():  # a unit test's account, empty, in between
+            assert (
+                boto3.client("dynamodb", region_name="us-east-1").list_tables()["TableNames"] == []
+            )
+        assert not cloud.resume()

@@ -2,7 +2,8 @@
 stack created through its CloudFormation, and a queue standing in for the operations
 mailbox. One :class:`LocalCloud` can serve many runs of the local runtime, one after another:
 :meth:`LocalCloud.reset` empties what a run leaves (tables, queues, the lake and the labels)
-and keeps what the deployment made.
+and keeps what the deployment made; in process, :meth:`LocalCloud.suspend` lets other mocks
+run in between (the test suite's one deployment per session).
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ from typing import Any
 import boto3
 import botocore.loaders
 import botocore.session
+from botocore.exceptions import ClientError
 
 from pipeline.local.deploy import deploy
 from pipeline.local.endpoint import DEFAULT_TRANSPORT, Transport, local_endpoint
@@ -52,6 +54,7 @@ class LocalCloud:
             for line in self.deployment.summary():
                 self.say(line)
             self.stack = self.deployment.stack
+            self._stack_id = self._deployed_stack_id()
             self.inbox = self._operations_inbox()
         except BaseException:
             self.endpoint.__exit__(None, None, None)
@@ -60,6 +63,24 @@ class LocalCloud:
 
     def __exit__(self, *exc: object) -> None:
         self.endpoint.__exit__(*exc)
+
+    def suspend(self) -> None:
+        """Step aside for other local clouds and mocks of this process (in-process, only
+        one serves at a time), keeping the deployment: :meth:`resume` serves it again."""
+        self.endpoint.suspend()
+
+    def resume(self) -> bool:
+        """Serve again after :meth:`suspend`; False when the deployment is gone meanwhile
+        (another mock or endpoint that started reset moto): deploy a new cloud then."""
+        self.endpoint.resume()
+        try:
+            return self._deployed_stack_id() == self._stack_id
+        except ClientError:  # no such stack
+            return False
+
+    def _deployed_stack_id(self) -> str | None:
+        stacks = self.client("cloudformation").describe_stacks(StackName=self.stack.name)
+        return next((s["StackId"] for s in stacks["Stacks"]), None)
 
     def client(self, service: str) -> Any:
         """A boto3 client of the local cloud."""

@@ -277,6 +277,14 @@ class Endpoint(ABC):
         gate.throttle_rate = rate
         gate.throttle_rng = random.Random(seed)
 
+    def suspend(self) -> None:
+        """Let other local clouds of this process run meanwhile."""
+        return  # a server on loopback serves alongside them: nothing to step aside from
+
+    def resume(self) -> None:
+        """Serve again after :meth:`suspend`."""
+        return
+
     def take_start_execution(self, handler: StartExecution | None) -> None:
         """Route Step Functions StartExecution calls to ``handler`` (the local runtime)."""
         self._started().start_execution = handler
@@ -371,7 +379,7 @@ class InProcessEndpoint(Endpoint):
     While it runs, ``AWS_ENDPOINT_URL*`` is unset (a client given an endpoint URL would leave
     moto: such a request fails loudly) and moto's fake credentials are in the environment.
     Leaving forgets every resource (moto's ``mock_aws`` removes its data) and restores both.
-    One at a time per process.
+    One at a time per process; :meth:`suspend` steps aside for another and keeps the data.
     """
 
     transport: Transport = "inprocess"
@@ -382,6 +390,22 @@ class InProcessEndpoint(Endpoint):
         self._saved: dict[str, str] = {}
 
     def start(self) -> Self:
+        return self._attach(reset=True)
+
+    def stop(self) -> None:
+        self._detach(remove_data=True)
+
+    def suspend(self) -> None:
+        """Step aside, keeping every resource: until :meth:`resume`, other in-process mocks
+        (``mock_aws``, another endpoint) may run. One that starts resets moto, so whoever
+        resumes checks that what they left is still there."""
+        self._detach(remove_data=False)
+
+    def resume(self) -> None:
+        """Serve again what :meth:`suspend` left (as it is now), through the same gate."""
+        self._attach(reset=False)
+
+    def _attach(self, reset: bool) -> Self:
         if _active:
             raise RuntimeError("an in-process endpoint is already running")
         moto_speedups.install()
@@ -392,9 +416,10 @@ class InProcessEndpoint(Endpoint):
             if name.startswith(_ENDPOINT_VARIABLE)
         }
         self._mock = mock_aws()
-        self._mock.start()
-        gate = self._gate = _Gate()
-        moto = botocore_stubber.process_request
+        self._mock.start(reset=reset)
+        if reset or self._gate is None:
+            self._gate = _Gate()
+        gate, moto = self._gate, botocore_stubber.process_request
 
         def process_request(request: Any) -> Any:
             headers = request.headers
@@ -417,14 +442,14 @@ class InProcessEndpoint(Endpoint):
         _active.append(self)
         return self
 
-    def stop(self) -> None:
+    def _detach(self, remove_data: bool) -> None:
         if self not in _active:
             return
         _active.remove(self)
         vars(botocore_stubber).pop("process_request", None)
         try:
             if self._mock is not None:
-                self._mock.stop()
+                self._mock.stop(remove_data=remove_data)
         finally:
             os.environ.update(self._saved)
             self._mock = None

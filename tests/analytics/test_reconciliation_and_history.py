@@ -21,9 +21,10 @@ from pipeline.local.endpoint import LocalEndpoint
 from pipeline.sim.run import RunSpec, simulate
 
 
-@pytest.mark.system  # runs the demo on a deployed local stack
-def test_a_local_run_with_duplicates_injected_reconciles_with_the_store():
-    report = run_demo(orders=20, seed=3, scenario="duplicates")  # Firehose stores 20% twice
+@pytest.mark.system  # runs the demo on the session's deployed local stack
+def test_a_local_run_with_duplicates_injected_reconciles_with_the_store(cloud):
+    # Firehose stores 20% of the records twice.
+    report = run_demo(orders=20, seed=3, scenario="duplicates", cloud=cloud)
     assert report.lake_duplicates > 0 and report.lake_rows == report.events + report.lake_duplicates
     assert report.lake_matches_store  # per (order, sequence, event id): the same set
 

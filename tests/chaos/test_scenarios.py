@@ -6,16 +6,8 @@ from __future__ import annotations
 import pytest
 
 from pipeline import chaos
-from pipeline.local.cloud import LocalCloud
 
-pytestmark = pytest.mark.system  # runs every chaos scenario on one deployed local stack
-
-
-@pytest.fixture(scope="module")
-def cloud():
-    """One deployed local stack for every scenario's run, emptied before each run."""
-    with LocalCloud() as deployed:
-        yield deployed
+pytestmark = pytest.mark.system  # runs every chaos scenario on the session's deployed local stack
 
 
 ORDERS, SEED = 12, 3

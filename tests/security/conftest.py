@@ -6,7 +6,7 @@ the happy path (``default``, which also declines some payments and injects throt
 timeouts and duplicates), the saga's compensations (``carrier-outage``: every label fails, so
 stock is released and payments refunded), and dead letters redriven by the remediation
 function (``target-outage``). The order API's read routes, which the demo never calls, are
-called once each against an in-process moto stack.
+called once each on the same deployed stack.
 """
 
 from __future__ import annotations
@@ -18,20 +18,17 @@ import sys
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from typing import Any
 
-import boto3
 import pytest
 from aws_lambda_powertools import Logger
 from factories import put_stock, wire_order_api
-from moto import mock_aws
+from shared_cloud import SharedCloud
 
 import pipeline.demo as demo
-import pipeline.local.cloud as cloud
 from pipeline.faults import scenario as fault_scenario
 from pipeline.local.apigw import proxy_event
+from pipeline.local.cloud import LocalCloud
 from pipeline.local.lambda_context import LambdaContext
-from pipeline.local.provision import provision
 from pipeline.template import Template
 from security.recording import CallRecorder
 
@@ -84,55 +81,45 @@ def log_level(template: Template) -> str:
     return template.globals["Function"]["Environment"]["Variables"]["LOG_LEVEL"]
 
 
-def call_read_routes(template: Template, recorder: CallRecorder) -> None:
-    """GET routes of the order API (the demo only posts), against an in-process moto stack."""
+def call_read_routes(deployed: LocalCloud) -> None:
+    """GET routes of the order API (the demo only posts), on the deployed stack."""
     from pipeline.handlers import order_api
 
-    with mock_aws():
-        session = boto3.Session(region_name="us-east-1")
-        stack = provision(template, session)
-        recorder.learn(stack.resources)
-        dynamodb = session.client("dynamodb")
-        wire_order_api(dynamodb, stack, shards=2, prefix="api")
-        try:
-            context = LambdaContext(function_name="OrderApiFunction")
-            for path, query in [
-                ("/orders/some-order", None),
-                ("/orders", {"status": "CONFIRMED"}),
-                ("/customers/cust-001/orders", {"status": "CANCELLED"}),
-            ]:
-                response = order_api.lambda_handler(proxy_event("GET", path, query=query), context)
-                assert response["statusCode"] in (200, 404), response
-        finally:
-            order_api.wiring.configure(None)
+    wire_order_api(deployed.client("dynamodb"), deployed.stack, shards=2, prefix="api")
+    try:
+        context = LambdaContext(function_name="OrderApiFunction")
+        for path, query in [
+            ("/orders/some-order", None),
+            ("/orders", {"status": "CONFIRMED"}),
+            ("/customers/cust-001/orders", {"status": "CANCELLED"}),
+        ]:
+            response = order_api.lambda_handler(proxy_event("GET", path, query=query), context)
+            assert response["statusCode"] in (200, 404), response
+    finally:
+        order_api.wiring.configure(None)
 
 
 @pytest.fixture(scope="session")
-def pipeline_runs(template: Template) -> Runs:
+def pipeline_runs(template: Template, shared_cloud: SharedCloud) -> Runs:
     recorder = CallRecorder(template)
     runs = Runs(recorder, [])
-    real_deploy = cloud.deploy
-
-    def deploy_and_learn(*args: Any, **kwargs: Any) -> Any:
-        deployment = real_deploy(*args, **kwargs)
-        recorder.learn(deployment.stack.resources)
-        return deployment
-
-    with pytest.MonkeyPatch.context() as patch:
-        patch.setattr(cloud, "deploy", deploy_and_learn)
+    with pytest.MonkeyPatch.context() as patch:  # noqa: SIM117 (`patch` is used by the next)
         with recorder.installed(patch.setattr), handler_output(log_level(template)) as out:
-            for name, orders in SCENARIOS:
-                # Metrics on (the demo turns them off): their lines are searched too.
-                started = time.perf_counter()
-                runs.reports[name] = demo.run_demo(
-                    orders=orders,
-                    seed=SEED,
-                    faults=fault_scenario(name, SEED),
-                    environment={"POWERTOOLS_METRICS_DISABLED": "false"},
-                    verbose=True,
-                )
-                runs.seconds[name] = time.perf_counter() - started
-            call_read_routes(template, recorder)
+            with shared_cloud.lend() as deployed:
+                recorder.learn(deployed.stack.resources)
+                for name, orders in SCENARIOS:
+                    # Metrics on (the demo turns them off): their lines are searched too.
+                    started = time.perf_counter()
+                    runs.reports[name] = demo.run_demo(
+                        orders=orders,
+                        seed=SEED,
+                        faults=fault_scenario(name, SEED),
+                        environment={"POWERTOOLS_METRICS_DISABLED": "false"},
+                        verbose=True,
+                        cloud=deployed,
+                    )
+                    runs.seconds[name] = time.perf_counter() - started
+                call_read_routes(deployed)
     runs.lines = out.getvalue().splitlines()
     return runs
 

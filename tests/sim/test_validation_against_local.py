@@ -11,15 +11,16 @@ from pipeline.sim.run import RunSpec, build
 from pipeline.sim.validation import Z95, compare, per_order
 from pipeline.sim_vs_local import run_both
 
-pytestmark = pytest.mark.system  # runs the demo on a deployed local stack
+pytestmark = pytest.mark.system  # runs the demo on the session's deployed local stack
 
 LOCAL_ORDERS = 100  # the local cloud runs about 6 orders a second under these faults
 SIM_ORDERS = 10_000
 
 
 @pytest.fixture(scope="module")
-def default_scenario():
-    local, sim = run_both("default", 11, LOCAL_ORDERS, SIM_ORDERS)
+def default_scenario(shared_cloud):
+    with shared_cloud.lend() as cloud:
+        local, sim = run_both("default", 11, LOCAL_ORDERS, SIM_ORDERS, cloud=cloud)
     return compare(local, sim), local
 
 
@@ -47,8 +48,8 @@ def test_the_comparison_covers_every_retried_state_and_compensations(default_sce
     assert "compensated" in seen
 
 
-def test_dead_letters_agree_when_targets_cannot_be_started():
-    local, sim = run_both("target-outage", 11, 30, SIM_ORDERS)
+def test_dead_letters_agree_when_targets_cannot_be_started(cloud):
+    local, sim = run_both("target-outage", 11, 30, SIM_ORDERS, cloud=cloud)
     (dead,) = compare(local, sim, ["dead_lettered"])
     assert dead.local.mean > 1 and dead.sim.mean > 1  # every order loses deliveries
     assert dead.agrees, dead.row()
