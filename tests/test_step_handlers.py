@@ -25,6 +25,7 @@ from pipeline.domain.order import TRANSITIONS
 from pipeline.domain.saga import NoFacts, decide
 from pipeline.handlers import inventory, notification, payment, shipping
 from pipeline.handlers.step_request import StepRequest
+from pipeline.local.lambda_context import LambdaContext
 
 pytestmark = pytest.mark.system  # every action on every status through moto-backed handlers: long
 
@@ -121,6 +122,9 @@ def handlers(aws, stack):
             make_factory("ntf"),
         ),
     }
+    # The actions are called without their lambda_handler, which registers the invocation's
+    # context: in-progress idempotency records expire with the function's timeout.
+    deps["notification"].config.register_lambda_context(LambdaContext("NotificationFunction"))
     yield store, deps
 
 
