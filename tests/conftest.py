@@ -72,7 +72,9 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
 
 
 def _uses_shared_cloud(item: pytest.Item) -> bool:
-    return bool({"cloud", "shared_cloud"} & set(getattr(item, "fixturenames", ())))
+    """Whether the test's fixtures include the session's stack (`cloud` asks for it; a
+    module's own fixture named `cloud`, as in the saga properties, does not)."""
+    return "shared_cloud" in getattr(item, "fixturenames", ())
 
 
 def _modules_on_the_shared_cloud_together(items: list[pytest.Item]) -> None:
