@@ -57,7 +57,7 @@ def pytest_ignore_collect(collection_path: Path, config: pytest.Config) -> bool 
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
-    """The modules on the session's deployed stack run one after another (see
+    """The tests on the session's deployed stack run one after another (see
     :class:`SharedCloud`). Then two tiers. A test is `system` when its module says so
     (``pytestmark = pytest.mark.system``: it deploys or serves a local stack, runs the demo or
     chaos, starts a subprocess or runs a long simulation) or it is a notebook cell (nbval);
@@ -68,7 +68,7 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
             item.add_marker(pytest.mark.system)  # a notebook run by nbval
         if item.get_closest_marker("system") is None:
             item.add_marker(pytest.mark.unit)
-    _modules_on_the_shared_cloud_together(items)
+    _shared_cloud_tests_together(items)
 
 
 def _uses_shared_cloud(item: pytest.Item) -> bool:
@@ -77,7 +77,7 @@ def _uses_shared_cloud(item: pytest.Item) -> bool:
     return "shared_cloud" in getattr(item, "fixturenames", ())
 
 
-def _modules_on_the_shared_cloud_together(items: list[pytest.Item]) -> None:
+def _shared_cloud_tests_together(items: list[pytest.Item]) -> None:
     """The tests that use the shared cloud, one after another, where the first of them was;
     then the other tests of their modules (which may reset moto: a mock or an endpoint of
     their own). Between two loans nothing else runs, so one deployment serves them all.
@@ -85,9 +85,9 @@ def _modules_on_the_shared_cloud_together(items: list[pytest.Item]) -> None:
     users = [item for item in items if _uses_shared_cloud(item)]
     if not users:
         return
-    modules = {item.path for item in users}
+    modules, lent = {item.path for item in users}, set(users)
     first = next(n for n, item in enumerate(items) if item.path in modules)
-    neighbours = [item for item in items if item.path in modules and item not in users]
+    neighbours = [item for item in items if item.path in modules and item not in lent]
     rest = [item for item in items if item.path not in modules]
     items[:] = rest[:first] + users + neighbours + rest[first:]
 
@@ -149,15 +149,15 @@ def scan_all(session: boto3.Session, stack: Stack, template: Template) -> dict[s
     return result
 
 
+SHARED = pytest.StashKey[SharedCloud]()
+
+
 @pytest.fixture(scope="session")
 def shared_cloud(pytestconfig: pytest.Config) -> Iterator[SharedCloud]:
     """The session's deployment of ``infra/template.yaml`` on the in-process local cloud."""
     shared = pytestconfig.stash[SHARED] = SharedCloud()
     yield shared
     shared.close()
-
-
-SHARED = pytest.StashKey[SharedCloud]()
 
 
 def pytest_terminal_summary(terminalreporter: Any, config: pytest.Config) -> None:

@@ -66,15 +66,19 @@ def _create_table(client, name: str) -> None:
             )
 
 
+def _trim_horizon(streams, table: str) -> str:
+    """A shard iterator at the start of the table's stream (its one shard)."""
+    arn = streams.list_streams(TableName=table)["Streams"][0]["StreamArn"]
+    shard = streams.describe_stream(StreamArn=arn)["StreamDescription"]["Shards"][0]["ShardId"]
+    return streams.get_shard_iterator(
+        StreamArn=arn, ShardId=shard, ShardIteratorType="TRIM_HORIZON"
+    )["ShardIterator"]
+
+
 def _stream(session, endpoint, table: str) -> dict:
     """GetRecords of the table's stream from its start."""
     streams = endpoint.client(session, "dynamodbstreams")
-    arn = streams.list_streams(TableName=table)["Streams"][0]["StreamArn"]
-    shard = streams.describe_stream(StreamArn=arn)["StreamDescription"]["Shards"][0]["ShardId"]
-    iterator = streams.get_shard_iterator(
-        StreamArn=arn, ShardId=shard, ShardIteratorType="TRIM_HORIZON"
-    )["ShardIterator"]
-    return streams.get_records(ShardIterator=iterator)
+    return streams.get_records(ShardIterator=_trim_horizon(streams, table))
 
 
 def _stream_length(session, endpoint) -> int:
@@ -599,11 +603,7 @@ def test_writes_answer_as_unpatched_moto(dynamodb, shadowed):
 
 def _reads(client, session, endpoint) -> list:
     streams = endpoint.client(session, "dynamodbstreams")
-    arn = streams.list_streams(TableName=TABLE)["Streams"][0]["StreamArn"]
-    shard = streams.describe_stream(StreamArn=arn)["StreamDescription"]["Shards"][0]["ShardId"]
-    iterator = streams.get_shard_iterator(
-        StreamArn=arn, ShardId=shard, ShardIteratorType="TRIM_HORIZON"
-    )["ShardIterator"]
+    iterator = _trim_horizon(streams, TABLE)
     records = _answer(lambda: streams.get_records(ShardIterator=iterator))
     records.pop("NextShardIterator")  # a new one each time
     return [

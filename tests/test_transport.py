@@ -244,8 +244,7 @@ def test_one_switch():
 
 
 def test_a_suspended_in_process_cloud_keeps_its_data_while_another_mock_runs_empty():
-    endpoint = InProcessEndpoint().__enter__()
-    try:
+    with InProcessEndpoint() as endpoint:
         dynamodb = endpoint.client(_session(), "dynamodb")
         _table(dynamodb)
         dynamodb.put_item(TableName=TABLE, Item={"pk": {"S": "kept"}})
@@ -257,8 +256,6 @@ def test_a_suspended_in_process_cloud_keeps_its_data_while_another_mock_runs_emp
             assert other.client(_session(), "dynamodb").list_tables()["TableNames"] == []
         endpoint.resume()  # ... and resetting moto, took the suspended one's data
         assert dynamodb.list_tables()["TableNames"] == []
-    finally:
-        endpoint.__exit__(None, None, None)
 
 
 @pytest.mark.system  # deploys the template
