@@ -42,6 +42,9 @@ def main() -> None:
     from benchmarks import simulator
 
     simulator.report()
+    from benchmarks import capacity
+
+    capacity.report()  # one capacity search (target: 2 minutes), orders/s by variant
     from benchmarks import analytics
 
     analytics.main()  # the first run makes the 10M-event lake under .bench/ (minutes)

@@ -1,5 +1,5 @@
-"""Command line: `python -m pipeline demo | simulate | lake | diagrams | deploy | endpoint |
-chaos`."""
+"""Command line: `python -m pipeline demo | simulate | capacity | lake | diagrams | deploy |
+endpoint | chaos`."""
 
 from __future__ import annotations
 
@@ -43,6 +43,7 @@ def main(argv: list[str] | None = None) -> int:
         "default) or http (moto's server on loopback)",
     )
     _definition_option(demo)
+    _variant_options(demo)
     simulate = commands.add_parser(
         "simulate", help="simulate the pipeline at scale on SimPy time (no AWS, no moto)"
     )
@@ -78,6 +79,8 @@ def main(argv: list[str] | None = None) -> int:
     simulate.add_argument("--lake", metavar="DIR", help="write the audit events as Parquet here")
     simulate.add_argument("--json", metavar="FILE", help="write the summary as JSON here")
     _definition_option(simulate)
+    _variant_options(simulate)
+    _capacity_parser(commands)
     lake = commands.add_parser(
         "lake", help="query the audit lake (a directory or s3://bucket/prefix) as Athena would"
     )
@@ -100,12 +103,14 @@ def main(argv: list[str] | None = None) -> int:
     chaos.add_argument("--orders", type=int, default=100, help="orders per scenario")
     chaos.add_argument("--seed", type=int, default=11)
     chaos.add_argument("--only", nargs="*", default=None, metavar="SCENARIO")
+    _variant_options(chaos)
     deploy_command.add_parsers(commands)
     args = parser.parse_args(argv)
     if args.command in ("deploy", "endpoint"):
         return deploy_command.run(args)
-    if args.command == "chaos":
-        return _chaos(args)
+    commands_here = {"chaos": _chaos, "simulate": _simulate, "capacity": _capacity, "lake": _lake}
+    if args.command in commands_here:
+        return commands_here[args.command](args)
     if args.command == "diagrams":
         from pathlib import Path
 
@@ -114,16 +119,12 @@ def main(argv: list[str] | None = None) -> int:
         for path in draw_all(Path(args.out)):
             print(path)
         return 0
-    if args.command == "simulate":
-        return _simulate(args)
-    if args.command == "lake":
-        return _lake(args)
     if args.command == "demo":
         from pipeline.demo import run_demo
         from pipeline.domain.invariants import check
         from pipeline.local.observed import facts
 
-        template = _template_with(args.definition)
+        template = _template_with(args.definition, _parameters(args))
         if template is None:
             return 2
         report = run_demo(
@@ -152,8 +153,11 @@ def _chaos(args: argparse.Namespace) -> int:
         print(f"error: unknown scenarios {sorted(unknown)}; choose from {sorted(chaos.BY_NAME)}")
         return 2
     chosen = [chaos.BY_NAME[n] for n in args.only] if args.only else list(chaos.SCENARIOS)
+    template = _template_with([], _parameters(args))
+    if template is None:
+        return 2
     outcomes = []
-    with LocalCloud() as cloud:  # one deployment; emptied before each scenario's run
+    with LocalCloud(template) as cloud:  # one deployment; emptied before each scenario's run
         for scenario in chosen:
             print(f"{scenario.name}: {scenario.what} ...", flush=True)
             outcomes.append(chaos.run(scenario, args.orders, args.seed, cloud=cloud))
@@ -170,7 +174,8 @@ def _simulate(args: argparse.Namespace) -> int:
     from pipeline.sim.run import RunSpec, simulate
     from pipeline.sim.summary import render
 
-    if _template_with(args.definition) is None:  # refused before the run starts
+    parameters = _parameters(args)
+    if _template_with(args.definition, parameters) is None:  # refused before the run starts
         return 2
 
     spec = RunSpec(
@@ -187,6 +192,7 @@ def _simulate(args: argparse.Namespace) -> int:
         lake_dir=args.lake,
         shards=args.shards,
         definitions=dict(args.definition),
+        parameters=parameters,
     )
     print(
         f"simulating {args.rate:,.0f} orders/min for {args.duration:,.0f} s, scenario "
@@ -204,6 +210,112 @@ def _simulate(args: argparse.Namespace) -> int:
     return 0 if ok else 1
 
 
+def _capacity_parser(commands) -> None:
+    capacity = commands.add_parser(
+        "capacity",
+        help="find the highest order rate a design holds within its SLOs, the quota that "
+        "binds, the cost per 1,000 confirmed orders; plan quotas for a target",
+    )
+    _variant_options(capacity)
+    capacity.add_argument("--region", default="large", choices=sorted(PROFILES))
+    capacity.add_argument("--scenario", default="default", choices=sorted(SCENARIOS))
+    capacity.add_argument("--seeds", type=int, default=2, help="seeds per rate (1..N)")
+    capacity.add_argument("--start", type=_rate, default=1_000.0, metavar="N/min")
+    capacity.add_argument("--max", type=_rate, default=256_000.0, metavar="N/min")
+    capacity.add_argument("--tolerance", type=float, default=0.05, help="(knee - max) / max")
+    capacity.add_argument("--p99-factor", type=float, default=1.5, help="x the unloaded p99")
+    capacity.add_argument(
+        "--probe-duration",
+        type=_duration,
+        default=240.0,
+        metavar="4m",
+        help="arrivals per probe (then a drain); longer finds slow backlogs",
+    )
+    capacity.add_argument(
+        "--target", type=_rate, metavar="N/min", help="print the quota plan for this rate"
+    )
+    capacity.add_argument(
+        "--overload",
+        type=float,
+        metavar="FACTOR",
+        help="then a flash sale at FACTOR x the capacity for 5 minutes, between stretches "
+        "at half the capacity",
+    )
+    capacity.add_argument("--dask", metavar="tcp://HOST:8786", help="run on a Dask cluster")
+    capacity.add_argument("--workers", type=int, help="local worker processes (default: cores)")
+    capacity.add_argument("--json", metavar="FILE", help="write the results as JSON here")
+
+
+def _capacity(args: argparse.Namespace) -> int:
+    import contextlib
+    import dataclasses
+    import json
+
+    from pipeline.sim import capacity
+    from pipeline.sim.experiments import dask_executor, executor_or_pool
+    from pipeline.sim.run import RunSpec
+
+    parameters = _parameters(args)
+    if _template_with([], parameters) is None:  # refused before any run starts
+        return 2
+    if args.seeds < 1 or not 0 < args.tolerance < 1:
+        print("error: --seeds must be >= 1 and --tolerance in (0, 1)", file=sys.stderr)
+        return 2
+    base = RunSpec(scenario=args.scenario, region=args.region, parameters=parameters)
+    seeds = tuple(range(1, args.seeds + 1))
+    slo = capacity.Slo(p99_factor=args.p99_factor)
+    print(
+        f"capacity of variant {args.variant!r}"
+        + (f" with {dict(args.parameter)}" if args.parameter else "")
+        + f": searching from {args.start:,.0f} orders/min ...",
+        flush=True,
+    )
+    out: dict[str, object] = {"variant": args.variant, "parameters": parameters}
+    with contextlib.ExitStack() as stack:
+        if args.dask:
+            from distributed import Client
+
+            executor = dask_executor(stack.enter_context(Client(args.dask)))
+        else:
+            executor = stack.enter_context(executor_or_pool(None, args.workers))
+        result = capacity.search(
+            base,
+            slo,
+            seeds,
+            start_per_min=args.start,
+            tolerance=args.tolerance,
+            executor=executor,
+            max_per_min=args.max,
+            probe_s=args.probe_duration,
+            progress=sys.stderr.isatty(),
+        )
+        print("\n".join(result.lines()))
+        print(f"({result.wall_s:,.0f} s of wall time)")
+        out["capacity"] = result.to_dict()
+        if args.target:
+            plan = capacity.quota_plan(
+                base, args.target, seeds=seeds[:1], slo=slo, executor=executor
+            )
+            print()
+            print("\n".join(plan.lines()))
+            out["plan"] = plan.to_dict()
+        if args.overload and result.max_per_min > 0:
+            flash = capacity.overload(
+                dataclasses.replace(base, rate_per_min=result.max_per_min / 2),
+                result.max_per_min,
+                factor=args.overload,
+                seeds=seeds,
+                executor=executor,
+            )
+            print()
+            print("\n".join(flash.lines()))
+            out["overload"] = flash.to_dict()
+    if args.json:
+        with open(args.json, "w") as file:
+            json.dump(out, file, indent=2, default=str)
+    return 0
+
+
 def _definition_option(command: argparse.ArgumentParser) -> None:
     command.add_argument(
         "--definition",
@@ -216,17 +328,52 @@ def _definition_option(command: argparse.ArgumentParser) -> None:
     )
 
 
-def _template_with(definitions: list[tuple[str, str]]):
-    """The template with ``--definition`` files in place, or None after saying why a file or
-    definition is refused."""
+def _variant_options(command: argparse.ArgumentParser) -> None:
+    from pipeline.variants import VARIANTS
+
+    command.add_argument(
+        "--variant",
+        default="default",
+        choices=list(VARIANTS),
+        help="design variant: a named set of the template's parameters (pipeline.variants)",
+    )
+    command.add_argument(
+        "--parameter",
+        type=_key_value,
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="set a template parameter (over the variant's), e.g. Coordination=choreography; "
+        "repeatable",
+    )
+
+
+def _parameters(args: argparse.Namespace) -> dict[str, str]:
+    """The template parameters ``--variant`` and ``--parameter`` choose."""
+    from pipeline.variants import VARIANTS
+
+    return {**VARIANTS[args.variant], **dict(args.parameter)}
+
+
+def _template_with(definitions: list[tuple[str, str]], parameters: dict[str, str] | None = None):
+    """The template for ``parameters`` with ``--definition`` files in place, or None after
+    saying why a parameter, a file or a definition is refused."""
     from pipeline.asl import DefinitionError
     from pipeline.template import Template
 
     try:
-        return Template.load().with_definition_files(dict(definitions))
+        template = Template.load(parameters=parameters)
+        return template.with_definition_files(dict(definitions))
     except (KeyError, ValueError, DefinitionError) as error:
         print(f"error: {error}", file=sys.stderr)
         return None
+
+
+def _key_value(text: str) -> tuple[str, str]:
+    key, equals, value = text.partition("=")
+    if not equals or not key:
+        raise argparse.ArgumentTypeError(f"expected KEY=VALUE, got {text!r}")
+    return key, value
 
 
 def _definition(text: str) -> tuple[str, str]:

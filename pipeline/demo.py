@@ -142,8 +142,9 @@ def _place_orders(
 
 
 def _post(url: str, body: Any, key: str, attempts: int = 5) -> int:
-    """POST JSON over HTTP as a careful client does: a 503 is retried with the same
-    Idempotency-Key, so a retry can never place the order twice. Returns the last status."""
+    """POST JSON over HTTP as a careful client does: a 503, or a 429 after its Retry-After,
+    is retried with the same Idempotency-Key, so a retry can never place the order twice.
+    Returns the last status."""
     status = 0
     for _ in range(attempts):
         request = urllib.request.Request(
@@ -157,7 +158,9 @@ def _post(url: str, body: Any, key: str, attempts: int = 5) -> int:
                 return int(response.status)
         except urllib.error.HTTPError as error:
             status = error.code
-            if status != 503:
+            if status == 429:  # over the stage's throttle: come back when it says
+                time.sleep(float(error.headers.get("Retry-After") or 1))
+            elif status != 503:
                 return status
     return status
 

@@ -22,7 +22,8 @@ def run_both(
     cloud: LocalCloud | None = None,
 ) -> tuple[PerOrder, PerOrder]:
     """Run ``scenario`` with ``seed`` in the local cloud (``cloud`` when given, else one
-    deployed for the run) and in the simulator."""
+    deployed for the run) and in the simulator, both on the cloud's template (its design
+    variant; the default's when no cloud is given)."""
     report = run_demo(orders=local_orders, seed=seed, scenario=scenario, hot_share=0.0, cloud=cloud)
     local = per_order(report.per_order.values())
     spec = RunSpec(
@@ -36,7 +37,7 @@ def run_both(
         quotas={name: (UNLIMITED, UNLIMITED) for name in QUOTA_NAMES},
         atomic_steps=True,
     )
-    return local, build(spec).run().per_order
+    return local, build(spec, cloud.template if cloud else None).run().per_order
 
 
 def validate(

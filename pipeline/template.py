@@ -73,15 +73,46 @@ class RuleTarget:
 
 @dataclass(frozen=True)
 class Template:
-    """A parsed template with the queries the rest of the package needs."""
+    """A parsed template with the queries the rest of the package needs.
 
-    body: Mapping[str, Any]
+    ``source`` is the document as written, with its ``Parameters`` and ``Conditions``: the
+    design variants (coordination, workflow types, concurrency, ...) are parameters of the
+    one template. ``body`` is that document for one choice of ``parameters`` (the rest at
+    their defaults), as CloudFormation would see it: each parameter's ``Default`` set to the
+    chosen value, the resources and outputs whose ``Condition`` is false removed, every
+    ``Fn::If`` replaced by its branch and ``AWS::NoValue`` dropped. Everything that reads the
+    template (the local runtime, the simulator, the diagrams, the deployer) reads ``body``,
+    so all of them see the same variant.
+    """
+
+    source: Mapping[str, Any]
     path: Path = field(default=TEMPLATE_PATH)
+    parameters: Mapping[str, str] = field(default_factory=dict)
+    body: Mapping[str, Any] = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "parameters", parameter_values(self.source, self.parameters))
+        object.__setattr__(self, "body", resolve(self.source, self.parameters))
 
     @classmethod
-    def load(cls, path: Path | str = TEMPLATE_PATH) -> Template:
+    def load(
+        cls, path: Path | str = TEMPLATE_PATH, parameters: Mapping[str, Any] | None = None
+    ) -> Template:
+        """The template at ``path``, resolved for ``parameters`` (name -> value)."""
         path = Path(path)
-        return cls(load_yaml(path.read_text()), path)
+        return cls(load_yaml(path.read_text()), path, dict(parameters or {}))
+
+    def with_parameters(self, parameters: Mapping[str, Any]) -> Template:
+        """This template with some parameters set (the others keep their current values);
+        an unknown name or a value the parameter does not allow is a ``ValueError``."""
+        return Template(self.source, self.path, {**self.parameters, **parameters})
+
+    def value(self, value: Any) -> Any:
+        """``value`` with a ``Ref`` to a parameter replaced by the parameter's value (a
+        string, as CloudFormation gives it); anything else as it is."""
+        if isinstance(value, Mapping) and set(value) == {"Ref"}:
+            return self.parameters.get(value["Ref"], value)
+        return value
 
     @property
     def resources(self) -> Mapping[str, Mapping[str, Any]]:
@@ -126,11 +157,12 @@ class Template:
         return self.body.get("Globals", {})
 
     def function_setting(self, logical_id: str, key: str, default: Any = None) -> Any:
-        """A function property as SAM resolves it: its own, else the Globals' Function value."""
+        """A function property as SAM resolves it: its own, else the Globals' Function value
+        (a parameter's ``Ref`` read as the parameter's value)."""
         own = self.properties(logical_id)
         if key in own:
-            return own[key]
-        return self.globals.get("Function", {}).get(key, default)
+            return self.value(own[key])
+        return self.value(self.globals.get("Function", {}).get(key, default))
 
     def function_environment(self, logical_id: str) -> dict[str, Any]:
         """A function's environment variables (SAM Globals merged under its own), unresolved."""
@@ -154,17 +186,29 @@ class Template:
         Each named machine gets the document inline (``Definition``, which SAM accepts in
         place of ``DefinitionUri``) and keeps its ``DefinitionSubstitutions``, type, role
         and rules, so the local runtime, the simulator, the diagrams and the deployer all
-        run the replacement: e.g. ``Template.load().with_definitions({"PaymentStateMachine":
+        run the replacement: e.g. ``Template.load(parameters={"Coordination":
+        "choreography"}).with_definitions({"PaymentStateMachine":
         json.loads(Path("my-payment.asl.json").read_text())})`` for a JSONata variant of
-        the payment machine. A ``${Name}`` the machine's substitutions do not define is
+        the payment machine. A machine must be one of this variant's (the payment machine is
+        the choreography's). A ``${Name}`` the machine's substitutions do not define is
         refused here rather than left unresolved in the deployed definition.
         """
-        body = copy.deepcopy(dict(self.body))
+        body = copy.deepcopy(dict(self.source))
         for logical_id, definition in definitions.items():
             resource = body.get("Resources", {}).get(logical_id)
-            if resource is None or resource.get("Type") not in STATE_MACHINE_TYPES:
+            if (
+                resource is None
+                or resource.get("Type") not in STATE_MACHINE_TYPES
+                or logical_id not in self.resources
+            ):
                 machines = sorted(m for m, _ in self.of_type(*STATE_MACHINE_TYPES))
-                raise KeyError(f"{logical_id} is not a state machine of the template: {machines}")
+                why = ""
+                if resource is not None and resource.get("Type") in STATE_MACHINE_TYPES:
+                    condition = resource.get("Condition")
+                    why = f" with these parameters (its condition {condition} is false)"
+                raise KeyError(
+                    f"{logical_id} is not a state machine of the template{why}: {machines}"
+                )
             props = resource.setdefault("Properties", {})
             known = set(props.get("DefinitionSubstitutions", {}))
             unknown = set(_PLACEHOLDER.findall(json.dumps(definition))) - known
@@ -177,7 +221,7 @@ class Template:
             props.pop("DefinitionUri", None)
             props.pop("DefinitionString", None)
             props["Definition"] = copy.deepcopy(dict(definition))
-        return Template(body, self.path)
+        return Template(body, self.path, self.parameters)
 
     def with_definition_files(self, files: Mapping[str, str | Path]) -> Template:
         """:meth:`with_definitions` from ASL files: ``{"PaymentStateMachine": "mine.asl.json"}``
@@ -201,3 +245,107 @@ def task_functions(template: Template, state_machine_id: str) -> dict[str, str]:
             if template.resources.get(logical, {}).get("Type") == "AWS::Serverless::Function":
                 mapping["${" + key + "}"] = logical
     return mapping
+
+
+# ---------------------------------------------------------------- parameters and conditions
+
+_NO_VALUE = object()  # where a Ref to AWS::NoValue was: the key or item is dropped
+
+
+def parameter_values(source: Mapping[str, Any], chosen: Mapping[str, Any]) -> dict[str, str]:
+    """Every parameter's value (``chosen`` over the defaults), as strings, checked against
+    its ``AllowedValues``, ``MinValue`` and ``MaxValue``."""
+    declared = source.get("Parameters", {})
+    unknown = set(chosen) - set(declared)
+    if unknown:
+        raise ValueError(
+            f"the template has no parameter {', '.join(sorted(unknown))}; "
+            f"it has {', '.join(sorted(declared))}"
+        )
+    values = {}
+    for name, spec in declared.items():
+        if name not in chosen and "Default" not in spec:
+            raise ValueError(f"parameter {name} has no default: give it a value")
+        value = str(chosen.get(name, spec.get("Default")))
+        allowed = [str(v) for v in spec.get("AllowedValues", [])]
+        if allowed and value not in allowed:
+            raise ValueError(f"parameter {name}: {value!r} is not one of {allowed}")
+        if spec.get("Type") == "Number":
+            try:
+                number = float(value)
+            except ValueError:
+                raise ValueError(f"parameter {name}: {value!r} is not a number") from None
+            low, high = spec.get("MinValue"), spec.get("MaxValue")
+            if (low is not None and number < low) or (high is not None and number > high):
+                raise ValueError(f"parameter {name}: {value} is outside [{low}, {high}]")
+        values[name] = value
+    return values
+
+
+def _typed(spec: Mapping[str, Any], value: str) -> Any:
+    return int(value) if spec.get("Type") == "Number" and value.isdigit() else value
+
+
+def resolve(  # noqa: C901 — one branch per intrinsic a condition or an Fn::If may use
+    source: Mapping[str, Any], parameters: Mapping[str, str]
+) -> dict[str, Any]:
+    """``source`` as CloudFormation sees it for ``parameters`` (see :class:`Template`)."""
+    body = copy.deepcopy(dict(source))
+    conditions = source.get("Conditions", {})
+    held: dict[str, bool] = {}
+
+    def holds(name: str) -> bool:
+        if name not in held:
+            if name not in conditions:
+                raise ValueError(f"no condition {name!r} in the template")
+            held[name] = bool(evaluate(conditions[name]))
+        return held[name]
+
+    def evaluate(node: Any) -> Any:
+        if isinstance(node, Mapping) and len(node) == 1:
+            ((key, arg),) = node.items()
+            if key == "Ref" and arg in parameters:
+                return parameters[arg]
+            if key == "Condition":
+                return holds(arg)
+            if key == "Fn::Equals":
+                left, right = (str(evaluate(a)) for a in arg)
+                return left == right
+            if key == "Fn::Not":
+                return not evaluate(arg[0])
+            if key == "Fn::And":
+                return all(evaluate(a) for a in arg)
+            if key == "Fn::Or":
+                return any(evaluate(a) for a in arg)
+        return node
+
+    def walk(node: Any) -> Any:
+        if isinstance(node, Mapping):
+            if set(node) == {"Fn::If"}:
+                name, then, otherwise = node["Fn::If"]
+                return walk(then if holds(name) else otherwise)
+            if node == {"Ref": "AWS::NoValue"}:
+                return _NO_VALUE
+            out = {k: walk(v) for k, v in node.items()}
+            return {k: v for k, v in out.items() if v is not _NO_VALUE}
+        if isinstance(node, list):
+            return [v for v in (walk(item) for item in node) if v is not _NO_VALUE]
+        return node
+
+    if "Parameters" in body:  # new dicts: YAML aliases (``*concurrency``) share one
+        body["Parameters"] = {
+            name: {**spec, "Default": _typed(spec, parameters[name])}
+            for name, spec in body["Parameters"].items()
+        }
+    for section in ("Resources", "Outputs"):
+        kept = {}
+        for logical_id, item in body.get(section, {}).items():
+            if "Condition" in item and not holds(item["Condition"]):
+                continue
+            kept[logical_id] = walk({k: v for k, v in item.items() if k != "Condition"})
+        if section in body:
+            body[section] = kept
+    if "Globals" in body:
+        body["Globals"] = walk(body["Globals"])
+    body.pop("Conditions", None)
+    return body

@@ -36,6 +36,7 @@ from pipeline.local.cloud import LocalCloud
 from pipeline.local.lambda_context import LambdaContext
 from pipeline.local.provision import Stack, provision
 from pipeline.template import Template
+from pipeline.variants import VARIANTS
 
 # One loader of botocore's service models for every session the tests make (a fixture's, a
 # handler's, the local endpoint's): each new session would parse the models' JSON again,
@@ -85,11 +86,18 @@ def _shared_cloud_tests_together(items: list[pytest.Item]) -> None:
     users = [item for item in items if _uses_shared_cloud(item)]
     if not users:
         return
+    users.sort(key=_variant)  # stable: one deployment per variant
     modules, lent = {item.path for item in users}, set(users)
     first = next(n for n, item in enumerate(items) if item.path in modules)
     neighbours = [item for item in items if item.path in modules and item not in lent]
     rest = [item for item in items if item.path not in modules]
     items[:] = rest[:first] + users + neighbours + rest[first:]
+
+
+def _variant(item: pytest.Item) -> str:
+    """The design variant a test of the shared stack runs on (its ``variant`` parameter)."""
+    callspec = getattr(item, "callspec", None)
+    return "default" if callspec is None else str(callspec.params.get("variant", "default"))
 
 
 @pytest.fixture(scope="session")
@@ -174,4 +182,12 @@ def pytest_terminal_summary(terminalreporter: Any, config: pytest.Config) -> Non
 def cloud(shared_cloud: SharedCloud) -> Iterator[LocalCloud]:
     """The session's deployed local stack, emptied, for this test alone."""
     with shared_cloud.lend() as deployed:
+        yield deployed
+
+
+@pytest.fixture
+def variant_cloud(shared_cloud: SharedCloud, variant: str) -> Iterator[LocalCloud]:
+    """The session's local stack of design ``variant`` (``pipeline.variants``; a test
+    parametrizes ``variant``), emptied, for this test alone."""
+    with shared_cloud.lend(VARIANTS[variant]) as deployed:
         yield deployed

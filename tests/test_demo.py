@@ -13,6 +13,7 @@ import pytest
 
 from pipeline.demo import run_demo
 from pipeline.domain.order import TERMINAL
+from pipeline.variants import VARIANTS
 
 pytestmark = pytest.mark.system  # each test runs the demo on the session's deployed local stack
 
@@ -34,14 +35,42 @@ def test_demo_orders_all_end_terminal_with_money_and_stock_conserved(cloud):
     assert "Clock: virtual" in text and "Verdict: all 7 invariants hold." in text
 
 
-def test_a_carrier_outage_runs_the_whole_saga_back_release_then_refund(cloud):
-    """No label can be made: every paid order releases its stock, is refunded and cancelled."""
-    report = run_demo(orders=6, seed=5, faults={"FAKE_CARRIER_FAILURE_RATE": "1.0"}, cloud=cloud)
+@pytest.mark.parametrize("variant", VARIANTS)
+def test_every_variant_runs_the_demo_with_every_invariant(variant, variant_cloud):
+    """Each design variant of the one template deploys and runs end to end."""
+    out = io.StringIO()
+    report = run_demo(orders=25, seed=1, out=out, cloud=variant_cloud)
+    assert sum(report.by_status.values()) == 25 and report.by_status["CONFIRMED"] > 0
+    assert "Verdict: all 7 invariants hold." in out.getvalue()
+    machines = {key.split(":")[0] for key in report.executions}
+    orchestrated = VARIANTS[variant].get("Coordination", "orchestration") == "orchestration"
+    assert machines == ({"OrderSagaStateMachine"} if orchestrated else CHOREOGRAPHY_MACHINES)
+
+
+CHOREOGRAPHY_MACHINES = {
+    "PaymentStateMachine",
+    "InventoryStateMachine",
+    "ShippingStateMachine",
+    "NotificationStateMachine",
+}
+
+
+@pytest.mark.parametrize("variant", ["default", "choreography"])
+def test_a_carrier_outage_runs_the_whole_saga_back_release_then_refund(variant, variant_cloud):
+    """No label can be made: every paid order releases its stock, is refunded and cancelled.
+    The choreography's shipping pipeline fails visibly and the others compensate; the
+    orchestrated saga compensates in its own Catch and succeeds."""
+    faults = {"FAKE_CARRIER_FAILURE_RATE": "1.0"}
+    report = run_demo(orders=6, seed=5, faults=faults, cloud=variant_cloud)
     assert dict(report.by_status) == {"CANCELLED": 6}
     assert report.captured_minus_refunded == 0
     assert report.stock_conserved
-    assert report.executions["ShippingStateMachine:FAILED"] > 0  # visible failed executions
-    assert report.retries >= 5 * report.executions["ShippingStateMachine:FAILED"]
+    if variant == "choreography":
+        assert report.executions["ShippingStateMachine:FAILED"] > 0  # visible failures
+        assert report.retries >= 5 * report.executions["ShippingStateMachine:FAILED"]
+    else:
+        assert report.executions == {"OrderSagaStateMachine:SUCCEEDED": 6}
+        assert report.retries >= 5 * 6  # each label retried before the saga compensates
     assert report.notifications == 6
 
 
@@ -149,10 +178,13 @@ def test_ctrl_c_stops_cleanly_lists_what_was_in_flight_and_leaves_nothing_half_w
     assert "(reconciled)" in output
 
 
-def test_a_carrier_outage_window_is_ridden_out_by_some_orders_and_compensated_by_others(cloud):
+@pytest.mark.parametrize("variant", ["choreography"])
+def test_a_carrier_outage_window_is_ridden_out_by_some_orders_and_compensated_by_others(
+    variant, variant_cloud
+):
     """Down for the first 40 s of pipeline time: label retries (at most 62 s of backoff)
     carry some orders past it; orders whose retries run out inside it are compensated."""
-    report = run_demo(orders=30, seed=2, scenario="carrier-outage-window", cloud=cloud)
+    report = run_demo(orders=30, seed=2, scenario="carrier-outage-window", cloud=variant_cloud)
     assert report.by_status["CONFIRMED"] > 0 and report.by_status["CANCELLED"] > 0
     assert report.executions["ShippingStateMachine:FAILED"] == report.by_status["CANCELLED"]
     assert report.retries > 0 and report.stock_conserved and report.stock_settled

@@ -48,7 +48,7 @@ def changed_template(template: Template) -> Template:
         "Type": "AWS::SQS::Queue",
         "Properties": {"KmsMasterKeyId": {"Ref": "DataKey"}},
     }
-    body["Resources"]["PaymentTargetDLQAlarm"]["Properties"]["Threshold"] = 5
+    body["Resources"]["OrderSagaTargetDLQAlarm"]["Properties"]["Threshold"] = 5
     return Template(body, template.path)
 
 
@@ -116,13 +116,13 @@ def test_create_update_delete(target, template):
     assert plan.kind == "UPDATE"
     actions = {(c.action, c.logical_id, c.origin) for c in plan.changes}
     assert ("Add", "ReplayQueue", "cloudformation") in actions
-    assert ("Modify", "PaymentTargetDLQAlarm", "local") in actions
+    assert ("Modify", "OrderSagaTargetDLQAlarm", "local") in actions
     assert plan.changed_parameters() == {"MaxRedriveAttempts": ("3", "5")}
     assert "DlqRemediationFunction" in {c.logical_id for c in plan.changes if c.action == "Modify"}
     assert "  parameter MaxRedriveAttempts: 3 -> 5" in lines
     assert_matches_template(target, "shop", changed, updated)
     alarms = {a["AlarmName"]: a for a in cloudwatch.describe_alarms()["MetricAlarms"]}
-    assert [a["Threshold"] for n, a in alarms.items() if "PaymentTargetDLQAlarm" in n] == [5.0]
+    assert [a["Threshold"] for n, a in alarms.items() if "OrderSagaTargetDLQAlarm" in n] == [5.0]
     assert len(alarms) == len(list(template.of_type("AWS::CloudWatch::Alarm")))
     remediation = live_physical(target, "shop", "DlqRemediationFunction")
     environment = target.client("lambda").get_function_configuration(FunctionName=remediation)

@@ -12,6 +12,7 @@ import pytest
 from pipeline.deploy import sam
 from pipeline.local.deploy import local_target
 from pipeline.template import Template
+from pipeline.variants import VARIANTS
 
 URI, REGION = "s3://bucket/handlers.zip", "us-east-1"
 
@@ -49,15 +50,24 @@ def test_callers_do_not_share_a_cached_translation(fresh_cache, template):
     assert sam.translate(template, URI, REGION) == pristine
 
 
-def test_what_the_translation_reads_is_part_of_the_key(fresh_cache, template):
+@pytest.mark.parametrize(
+    ("variant", "machine_id"),
+    [("default", "OrderSagaStateMachine"), ("choreography", "PaymentStateMachine")],
+)
+def test_what_the_translation_reads_is_part_of_the_key(fresh_cache, variant, machine_id):
+    template = Template.load(parameters=VARIANTS[variant])
     assert sam.translate(template, "s3://other/code.zip", REGION) == _uncached(
         template, "s3://other/code.zip"
     )
     assert sam.translate(template, URI, "eu-west-1") == _uncached(template, region="eu-west-1")
-    machine = template.state_machine_definition("PaymentStateMachine")
-    variant = template.with_definitions({"PaymentStateMachine": {**machine, "Comment": "v2"}})
-    assert sam.translate(variant, URI, REGION) == _uncached(variant)
-    assert sam.translate(variant, URI, REGION) != sam.translate(template, URI, REGION)
+    machine = template.state_machine_definition(machine_id)
+    changed = template.with_definitions({machine_id: {**machine, "Comment": "v2"}})
+    assert sam.translate(changed, URI, REGION) == _uncached(changed)
+    assert sam.translate(changed, URI, REGION) != sam.translate(template, URI, REGION)
+    # a parameter's value too (the variant's), even one only a Ref reads
+    throttled = template.with_parameters({"ApiThrottleRate": "400"})
+    assert sam.translate(throttled, URI, REGION) == _uncached(throttled)
+    assert sam.translate(throttled, URI, REGION) != sam.translate(template, URI, REGION)
 
 
 def test_an_api_deployed_every_time_is_not_cached(fresh_cache, template):

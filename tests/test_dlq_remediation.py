@@ -1,4 +1,5 @@
-"""DLQ remediation: bounded targeted redrives, everything else parked and alerted, nothing lost."""
+"""DLQ remediation: bounded targeted redrives, everything else parked and alerted, nothing lost.
+On the default's rule DLQ (the orchestrated saga's) and on one of the choreography's."""
 
 from __future__ import annotations
 
@@ -13,15 +14,35 @@ from pipeline.domain.bus import SOURCE
 from pipeline.domain.remediation import RemediationPolicy
 from pipeline.handlers import dlq_remediation
 from pipeline.handlers.dlq_remediation import RemediationDeps, remediate
+from pipeline.template import Template
+from pipeline.variants import VARIANTS
+
+# variant -> the rule DLQ its test messages dead-letter into, the rule and the machine's name
+TARGETS = {
+    "default": ("OrderSagaTargetDLQ", "OrderSagaRule", "order-saga"),
+    "choreography": ("PaymentTargetDLQ", "PaymentRule", "payment"),
+}
 
 PASS = json.dumps({"StartAt": "Done", "States": {"Done": {"Type": "Succeed"}}})
 
 
+@pytest.fixture(scope="module", params=list(TARGETS))
+def coordination(request) -> str:
+    return request.param
+
+
+@pytest.fixture(scope="module")
+def template(coordination) -> Template:
+    """The variant's template (conftest's ``stack`` provisions it)."""
+    return Template.load(parameters=VARIANTS[coordination])
+
+
 @pytest.fixture
-def env(aws, stack):
+def env(aws, stack, coordination):
+    dlq, _, name = TARGETS[coordination]
     sqs, sfn = aws.client("sqs"), aws.client("stepfunctions")
     role = "arn:aws:iam::123456789012:role/machine"
-    machine = sfn.create_state_machine(name="payment", definition=PASS, roleArn=role)
+    machine = sfn.create_state_machine(name=name, definition=PASS, roleArn=role)
     alerts_url = sqs.create_queue(QueueName="alerts-tap")["QueueUrl"]
     alerts_arn = sqs.get_queue_attributes(QueueUrl=alerts_url, AttributeNames=["QueueArn"])
     aws.client("sns").subscribe(
@@ -33,7 +54,7 @@ def env(aws, stack):
         sqs=sqs,
         sfn=sfn,
         alerts=Alerts(aws.client("sns"), stack.ref("AlertsTopic")),
-        dlq_urls=[stack.ref("PaymentTargetDLQ"), stack.ref("StreamProcessorDLQ")],
+        dlq_urls=[stack.ref(dlq), stack.ref("StreamProcessorDLQ")],
         parked_url=stack.ref("RemediationParkedQueue"),
         policy=RemediationPolicy(max_attempts=3),
     )
@@ -51,12 +72,20 @@ def event_body(event_id="evt-1", order_id="order-1") -> str:
     )
 
 
+def rule_of(target: str) -> str:
+    """The rule whose target ``target`` is (a machine of ``TARGETS``; else the payment rule).
+    The handler reads TARGET_ARN, never RULE_ARN: this only keeps the messages true."""
+    return next(
+        (r for _, r, name in TARGETS.values() if target.endswith(f":{name}")), "PaymentRule"
+    )
+
+
 def dead_letter(deps, target, code="THROTTLING", body=None, queue=None, **attributes):
     attrs = {
         "ERROR_CODE": code,
         "ERROR_MESSAGE": "failed",
         "TARGET_ARN": target,
-        "RULE_ARN": "arn:aws:events:us-east-1:123456789012:rule/bus/PaymentRule",
+        "RULE_ARN": f"arn:aws:events:us-east-1:123456789012:rule/bus/{rule_of(target)}",
         "RETRY_ATTEMPTS": "8",
         **attributes,
     }

@@ -15,6 +15,7 @@ from pipeline.domain import events as ev
 from pipeline.domain.order import Order
 from pipeline.domain.remediation import RemediationPolicy, Remedy
 from pipeline.template import Template
+from pipeline.variants import VARIANTS
 
 
 def placed() -> ev.Event:
@@ -59,15 +60,19 @@ def test_patterns_match_as_eventbridge_does_for_the_forms_the_template_uses():
     assert not bus.matches({"detail": {"kind": ["OrderX"]}}, {**event, "detail": "flat"})
 
 
-def test_the_template_s_rules_select_the_contract_s_source_and_detail_types():
-    rules = Template.load().rule_targets()
+@pytest.mark.parametrize(
+    ("variant", "placed_starts"),
+    [("default", "OrderSagaStateMachine"), ("choreography", "PaymentStateMachine")],
+)
+def test_the_template_s_rules_select_the_contract_s_source_and_detail_types(variant, placed_starts):
+    rules = Template.load(parameters=VARIANTS[variant]).rule_targets()
     assert rules
     for rule in rules:
         assert rule.pattern["source"] == [bus.SOURCE], rule.rule_id
         assert set(rule.pattern.get("detail-type", [])) <= set(bus.DETAIL_TYPES), rule.rule_id
     reached = {r.machine_id for r in bus.routes(rules, bus.delivered(placed()))}
     assert reached == {r.machine_id for r in bus.routes_of(rules, "OrderPlaced")}
-    assert reached == {"PaymentStateMachine"}
+    assert reached == {placed_starts}
 
 
 @pytest.mark.parametrize(

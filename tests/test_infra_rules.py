@@ -12,6 +12,7 @@ import yaml
 from openapi_spec_validator import validate
 
 from pipeline.template import INFRA_DIR, Template
+from pipeline.variants import VARIANTS
 
 pytestmark = pytest.mark.system  # runs checkov and cfn-lint
 
@@ -124,11 +125,13 @@ def test_every_rule_target_has_a_retry_policy_and_a_dead_letter_queue(template):
             assert template.resources[dlq]["Type"] == "AWS::SQS::Queue", rule_id
 
 
-def test_every_queue_is_alarmed_into_the_alerts_topic(template):
+@pytest.mark.parametrize("variant", VARIANTS)
+def test_every_queue_is_alarmed_into_the_alerts_topic(variant):
+    template = Template.load(parameters=VARIANTS[variant])
     alarmed = {
         alarm["Properties"]["Dimensions"][0]["Value"]["Fn::GetAtt"][0]
         for _, alarm in template.of_type("AWS::CloudWatch::Alarm")
-        if alarm["Properties"]["Namespace"] == "AWS/SQS"
+        if alarm["Properties"].get("Namespace") == "AWS/SQS"
     }
     queues = {q for q, _ in template.of_type("AWS::SQS::Queue")}
     assert queues == alarmed
@@ -136,13 +139,36 @@ def test_every_queue_is_alarmed_into_the_alerts_topic(template):
         assert alarm["Properties"]["AlarmActions"] == [{"Ref": "AlertsTopic"}]
 
 
-def test_every_state_machine_has_a_failed_executions_alarm(template):
+@pytest.mark.parametrize("variant", VARIANTS)
+def test_every_state_machine_has_a_failed_executions_alarm(variant):
+    template = Template.load(parameters=VARIANTS[variant])
     alarmed = {
         alarm["Properties"]["Dimensions"][0]["Value"]["Ref"]
         for _, alarm in template.of_type("AWS::CloudWatch::Alarm")
-        if alarm["Properties"]["Namespace"] == "AWS/States"
+        if alarm["Properties"].get("MetricName") == "ExecutionsFailed"
     }
     assert alarmed == {m for m, _ in template.of_type(MACHINE)}
+
+
+def test_express_executions_that_time_out_are_alarmed_too(template):
+    """An Express execution stops at 5 minutes, mid-saga: that is alarmed on its own."""
+    timed_out = {
+        alarm["Properties"]["Dimensions"][0]["Value"]["Ref"]
+        for _, alarm in template.of_type("AWS::CloudWatch::Alarm")
+        if alarm["Properties"].get("MetricName") == "ExecutionsTimedOut"
+    }
+    assert timed_out == {m for m, _ in template.of_type(MACHINE)}
+
+
+def test_the_intake_alarm_fires_at_90_percent_of_the_stage_throttle(template):
+    (alarm,) = [
+        a["Properties"]
+        for logical, a in template.of_type("AWS::CloudWatch::Alarm")
+        if logical == "OrderIntakeAtCapacityAlarm"
+    ]
+    expression = next(m["Expression"] for m in alarm["Metrics"] if "Expression" in m)
+    assert expression == {"Fn::Sub": "requests / (60 * ${ApiThrottleRate})"}
+    assert alarm["Threshold"] == 0.9
 
 
 def test_everything_that_stores_data_is_encrypted_at_rest(template):

@@ -35,7 +35,7 @@ def test_every_resource_is_deployed_or_made_locally_and_said(deployed):
     for logical in deployment.equivalents:
         assert logical in summary
     # What CloudFormation (moto's) can create, it creates.
-    assert {"EventsTable", "OrderEventBus", "PaymentStateMachine", "PaymentRule"} <= set(
+    assert {"EventsTable", "OrderEventBus", "OrderSagaStateMachine", "OrderSagaRule"} <= set(
         deployment.deployed
     )
     runtime = {k for k, v in deployment.equivalents.items() if v.split(": ")[0] in RUNTIME_PROVIDED}
@@ -88,7 +88,7 @@ def test_equivalents_exist_in_their_services(deployed, template):
     assert {c["Name"] for c in table["StorageDescriptor"]["Columns"]} >= {"order_id", "sequence"}
     client("firehose").describe_delivery_stream(DeliveryStreamName=stack.ref("AuditDeliveryStream"))
     policy = client("sqs").get_queue_attributes(
-        QueueUrl=stack.ref("PaymentTargetDLQ"), AttributeNames=["Policy"]
+        QueueUrl=stack.ref("OrderSagaTargetDLQ"), AttributeNames=["Policy"]
     )["Attributes"]["Policy"]
     assert "events.amazonaws.com" in policy
 

@@ -17,6 +17,7 @@ EXPECTED = {
     "03b_simulator_vs_local",
     "04_deploy",
     "05_audit_analytics",
+    "06_capacity_planning",
 }
 
 

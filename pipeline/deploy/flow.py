@@ -91,12 +91,19 @@ def deploy(
     """Create or update the stack through a change set that ``approve`` sees first
     (``show_plan=False`` prints only its counts)."""
     template = template or Template.load()
+    parameters = {k: str(v) for k, v in (parameters or {}).items()}
     adapter = adapter or adapter_for(target)
     show = _shower(target, say)
     result = Result(target.describe(), stack_name)
     show(f"Target: {result.target}, stack {stack_name}.")
 
     s3, cfn = target.client("s3"), target.client("cloudformation")
+    # The variant the parameters choose is the one sent (resources whose Condition they make
+    # false are left out): the ones given, over the live stack's for those not given (an
+    # update keeps them), over the defaults. An unknown name is refused with the change set.
+    declared = template.source.get("Parameters", {})
+    chosen = {**_live_parameters(cfn, stack_name), **parameters}
+    template = template.with_parameters({k: v for k, v in chosen.items() if k in declared})
     bucket = artifacts.bucket_name(stack_name, target.account(), target.region)
     if artifacts.ensure_bucket(s3, bucket, target.region):
         show(f"Created the artifact bucket {bucket} (private, encrypted).")
@@ -109,7 +116,6 @@ def deploy(
     body = translate(template, artifact.uri, target.region)
     show(f"Translated the SAM template: {len(body['Resources'])} CloudFormation resources.")
 
-    parameters = {k: str(v) for k, v in (parameters or {}).items()}
     sent = adapter.adapt(body, target, stack_name, parameters)
     result.sent = sent
     previous = _deployed_template(cfn, stack_name)
@@ -202,6 +208,18 @@ def outputs(target: Target, stack_name: str = "orders") -> dict[str, str]:
 def _outputs(cfn: Any, stack_name: str) -> dict[str, str]:
     stack = cfn.describe_stacks(StackName=stack_name)["Stacks"][0]
     return {o["OutputKey"]: str(o["OutputValue"]) for o in stack.get("Outputs") or []}
+
+
+def _live_parameters(cfn: Any, stack_name: str) -> dict[str, str]:
+    """The live stack's parameter values (none when there is no stack yet)."""
+    stack = changes.stack_status(cfn, stack_name)
+    if stack is None or stack["StackStatus"] == "REVIEW_IN_PROGRESS":
+        return {}
+    return {
+        p["ParameterKey"]: str(p["ParameterValue"])
+        for p in stack.get("Parameters", [])
+        if "ParameterValue" in p
+    }
 
 
 def _deployed_template(cfn: Any, stack_name: str) -> dict[str, Any] | None:

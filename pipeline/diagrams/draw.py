@@ -334,7 +334,7 @@ def draw_all(out: Path, template: Template | None = None) -> list[Path]:
     written += [out / "pipeline.png", out / "pipeline.svg"]
     for machine in sorted(n for n, k in graph.nodes.items() if k.endswith("StateMachine")):
         name = machine.removesuffix("StateMachine").lower()
-        title = f"{name.title()} pipeline"
+        title = f"{label(machine.removesuffix('StateMachine'))} pipeline"
         draw(pipeline_view(graph, machine), title, out / name)
         written += [out / f"{name}.png", out / f"{name}.svg"]
     return written

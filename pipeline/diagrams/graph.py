@@ -38,6 +38,8 @@ TIERS: dict[str, str] = {
 # Properties whose reference points *into* the resource that holds them (the referenced
 # resource is the source of what flows): a rule's bus, an alarm's watched resource.
 INBOUND = ("EventBusName", "Dimensions", "SourceArn", "RestApiId")
+# A metric dimension that names a resource (its ``Name`` property) -> that resource's type.
+_NAMED_BY = {"ApiName": "AWS::Serverless::Api", "EventBusName": "AWS::Events::EventBus"}
 _SUB = re.compile(r"\$\{([A-Za-z0-9]+)(?:\.[A-Za-z]+)?\}")
 
 
@@ -139,12 +141,30 @@ def _connect_alarms(graph: Graph, template: Template) -> None:
     """An alarm as an edge: the resource it watches -> the topic its actions notify."""
     for name, alarm in template.of_type("AWS::CloudWatch::Alarm"):
         props = alarm.get("Properties", {})
-        watched = {r for r, _ in _references(props.get("Dimensions", []))} & set(graph.nodes)
+        watched = _watched(props, graph, template)
         notified = {r for r, _ in _references(props.get("AlarmActions", []))} & set(graph.nodes)
         for source in watched:
             for topic in notified:
                 graph.edges.add(Edge(source, topic, "alarm"))
                 graph.alarms.add(Alarm(name, source, topic))
+
+
+def _watched(props: dict[str, Any], graph: Graph, template: Template) -> set[str]:
+    """The drawn resources an alarm watches: those its metric's dimensions refer to (its own
+    metric's, or each of a metric-math alarm's ``Metrics``), or name (a dimension such as
+    ``ApiName`` whose value is the resource's ``Name``: an API's metrics carry its name, not
+    a reference)."""
+    dimensions = list(props.get("Dimensions", []))
+    for metric in props.get("Metrics", []):
+        dimensions += metric.get("MetricStat", {}).get("Metric", {}).get("Dimensions", [])
+    watched = {r for r, _ in _references(dimensions)} & set(graph.nodes)
+    for dimension in dimensions:
+        kind = _NAMED_BY.get(dimension.get("Name"))
+        for node, node_kind in graph.nodes.items():
+            name = template.properties(node).get("Name")
+            if node_kind == kind and name is not None and name == dimension.get("Value"):
+                watched.add(node)
+    return watched
 
 
 def pipeline_view(graph: Graph, machine: str) -> Graph:

@@ -543,7 +543,12 @@ def _remove_equivalent(  # noqa: C901 — _make_equivalent's branches, undone on
     from botocore.exceptions import ClientError
 
     kind = resource["Type"]
-    props = stack.resolve_deep(resource.get("Properties", {}))
+    try:
+        props = stack.resolve_deep(resource.get("Properties", {}))
+    except KeyError:  # what it refers to left with the same change (another variant's)
+        if kind == "AWS::CloudWatch::Alarm":  # the only one that outlives its subject
+            client("cloudwatch").delete_alarms(AlarmNames=[_planned(stack, logical, resource).ref])
+        return  # a queue policy or log stream went with its queue or log group
     if kind in RUNTIME_PROVIDED or _how(kind, props).startswith(f"{kind}: recorded"):
         return
     name = _planned(stack, logical, resource).ref

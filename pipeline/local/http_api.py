@@ -2,15 +2,20 @@
 
 Each request becomes an API Gateway REST (v1) proxy event for the handler the template routes
 it to; the handler's proxy response becomes the HTTP response. Routes come from the
-template's ``Api`` events, so a new route needs no change here.
+template's ``Api`` events, so a new route needs no change here. The stage's throttling
+(``MethodSettings``: a token bucket per method, ``ThrottlingRateLimit`` requests a second up
+to ``ThrottlingBurstLimit``) answers 429 with the ``THROTTLED`` gateway response's headers
+(``Retry-After``), as API Gateway does before the function is invoked.
 """
 
 from __future__ import annotations
 
 import base64
 import json
+import math
 import re
 import threading
+import time
 from collections.abc import Callable
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
@@ -37,6 +42,59 @@ def routes(template: Template) -> list[tuple[str, re.Pattern[str], str, str]]:
     return out
 
 
+class StageThrottle:
+    """API Gateway's stage throttling: a token bucket per (resource path, method) from the
+    ``Api``'s ``MethodSettings`` (the most specific setting wins, ``/*`` and ``*`` last)."""
+
+    def __init__(self, template: Template, clock: Callable[[], float] = time.monotonic) -> None:
+        self.clock = clock
+        self.limits: dict[tuple[str, str], tuple[float, float]] = {}
+        self.retry_after: dict[str, str] = {}
+        for _, api in template.of_type("AWS::Serverless::Api"):
+            props = api.get("Properties", {})
+            for setting in props.get("MethodSettings", []):
+                if "ThrottlingRateLimit" not in setting:
+                    continue
+                path = str(setting.get("ResourcePath", "/*"))
+                if path != "/*":  # "/~1orders": after the leading "/", "~1" escapes a "/"
+                    path = path[1:].replace("~1", "/")
+                method = str(setting.get("HttpMethod", "*")).upper()
+                rate = float(template.value(setting["ThrottlingRateLimit"]))
+                burst = float(template.value(setting.get("ThrottlingBurstLimit", rate)))
+                self.limits[(path, method)] = (rate, burst)
+            throttled = props.get("GatewayResponses", {}).get("THROTTLED", {})
+            for name, value in throttled.get("ResponseParameters", {}).get("Headers", {}).items():
+                self.retry_after[name] = str(value).strip("'")
+        self._buckets: dict[tuple[str, str], list[float]] = {}  # key -> [tokens, updated]
+        self._lock = threading.Lock()
+        self.throttled = 0
+
+    def _limit(self, resource: str, method: str) -> tuple[tuple[str, str], tuple[float, float]]:
+        for key in ((resource, method), (resource, "*"), ("/*", method), ("/*", "*")):
+            if key in self.limits:
+                return key, self.limits[key]
+        return ("", ""), (math.inf, math.inf)
+
+    def admit(self, resource: str, method: str) -> bool:
+        """Take a token for one request, or count it throttled (False)."""
+        key, (rate, burst) = self._limit(resource, method)
+        if rate == math.inf:
+            return True
+        now = self.clock()
+        with self._lock:
+            tokens, updated = self._buckets.get(key, [burst, now])
+            tokens = min(burst, tokens + (now - updated) * rate)
+            admitted = tokens >= 1
+            self._buckets[key] = [tokens - 1 if admitted else tokens, now]
+            if not admitted:
+                self.throttled += 1
+            return admitted
+
+    def response(self) -> tuple[int, dict[str, str], bytes]:
+        status, headers, body = _json(429, {"message": "Too Many Requests"})
+        return status, {**headers, **self.retry_after}, body
+
+
 class LocalApi:
     """An HTTP server on 127.0.0.1 dispatching to in-process handlers; a context manager."""
 
@@ -46,8 +104,10 @@ class LocalApi:
         resolve: Callable[[str], Handler],
         host: str = "127.0.0.1",
         port: int = 0,
+        clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self.routes = routes(template)
+        self.throttle = StageThrottle(template, clock)
         self.resolve = resolve
         self._server = ThreadingHTTPServer((host, port), self._request_handler())
         self._server.daemon_threads = True
@@ -111,6 +171,8 @@ class LocalApi:
         for route_method, pattern, resource, function_id in self.routes:
             match = pattern.match(path)
             if match and route_method == method:
+                if not self.throttle.admit(resource, method):
+                    return self.throttle.response()
                 event = proxy_event(
                     method,
                     unquote(path),

@@ -38,7 +38,7 @@ from simpy.core import NORMAL
 from pipeline.asl import ExecutionRun, Invoke
 from pipeline.domain import bus
 from pipeline.domain.bus import retry_after
-from pipeline.domain.order import TERMINAL, TRANSITIONS
+from pipeline.domain.order import TERMINAL, TRANSITIONS, Status
 from pipeline.domain.remediation import Remedy
 from pipeline.domain.saga import Call
 from pipeline.seeds import EPOCH, stream_seed
@@ -48,9 +48,9 @@ from pipeline.sim.failures import FailureModel
 from pipeline.sim.lake import SimLake, money
 from pipeline.sim.latency import HOPS, HopSampler, LogNormal
 from pipeline.sim.orders import COMPENSATION_STEP, Plan, SimOrder, plan, status_after
-from pipeline.sim.regions import RegionProfile
+from pipeline.sim.regions import Bucket, RegionProfile
 from pipeline.sim.replay import OK, Node, PathCache, replayable, resume_with
-from pipeline.sim.stats import Stats
+from pipeline.sim.stats import UNATTRIBUTED, Settling, Stats
 from pipeline.sim.timeline import WINDOW_S, Timeline
 from pipeline.sim.topology import RuleTarget, SimMachine, Topology
 from pipeline.sim.workloads import Workload
@@ -105,7 +105,17 @@ _NOWHERE = Node("start")  # where an execution is before its first node
 class _Execution:
     """One execution under way: the order, its machine, where on its path it is."""
 
-    __slots__ = ("cache", "cause", "machine", "node", "order", "standard", "started", "waiter")
+    __slots__ = (
+        "cache",
+        "cause",
+        "error",
+        "machine",
+        "node",
+        "order",
+        "standard",
+        "started",
+        "waiter",
+    )
 
     def __init__(
         self, order: SimOrder, machine: SimMachine, standard: bool, cause: int, started: float
@@ -115,6 +125,8 @@ class _Execution:
         self.cache: PathCache | None = None  # None: the interpreter runs it step by step
         self.node: Node = _NOWHERE
         self.waiter: simpy.Event | None = None  # the interpreted execution waits on this
+        self.error: str | None = None  # the last task's error, until the next step shows
+        # whether a Retry took it (then it is forgotten) or not (the order keeps it)
 
 
 @dataclass(frozen=True)
@@ -196,9 +208,13 @@ class Simulation:
         self._sample = HopSampler(
             config.hops, stream_seed(config.seed, "latency"), sums=COMPOUND_HOPS
         )
-        self.stats = Stats(timeline=Timeline(config.window_s, limits=_quota_limits(profile)))
+        self.api_limit, self.api_limit_source = intake_limit(profile, topology)
+        self.stats = Stats(
+            timeline=Timeline(config.window_s, limits=_quota_limits(profile, self.api_limit)),
+            settling=Settling(config.window_s),
+        )
         self.orders: dict[int, SimOrder] = {}
-        self.api = profile.api_gateway.make()
+        self.api = self.api_limit.make()
         self.put_events = profile.eventbridge_put_events.make()
         self.invocations = profile.eventbridge_invocations.make()
         self.transitions = profile.sfn_state_transitions.make()
@@ -253,6 +269,7 @@ class Simulation:
         self.stats.sim_seconds = self.env.now
         self.stats.simpy_events = next(self.env._eid)  # SimPy's count of scheduled events
         self.stats.unfinished = len(self.orders)
+        self.stats.dlq_left = len(self.dlq)
         self.stats.unfinished_by_status = Counter(str(o.status) for o in self.orders.values())
         self._settle_books()
         if self.lake:
@@ -328,6 +345,7 @@ class Simulation:
         order = SimOrder(number, customer, lines, total, self.env.now - latency)
         self.orders[order.number] = order
         self.stats.accepted += 1
+        self.stats.settling.placed(order.placed_at)
         self.stats.units["dynamodb_wru"] += 2 * 2  # the outbox: order row + event, transactional
         if self.failures.is_poison():
             order.poisoned = True
@@ -370,6 +388,8 @@ class Simulation:
             if order.ended_at is None and order.status in TERMINAL:
                 order.ended_at = now
                 stats.ended(order, now)
+                if order.status is Status.CANCELLED:
+                    order.cancel_cause = order.last_error or UNATTRIBUTED
             order.in_flight += 1
             self._later(
                 self._sample("stream_to_lambda"), self._publish, order, event_type, order.version, 0
@@ -532,6 +552,10 @@ class Simulation:
     # own time, then its effect: a task, a wait, or the end.
 
     def _advance(self, run: _Execution, node: Node) -> None:
+        if run.error is not None:  # the last task failed: retried, or caught (or fatal)?
+            if node.reason != "retry":
+                run.order.last_error = run.error
+            run.error = None
         run.node = node
         transitions = node.transitions
         if transitions and run.standard:
@@ -554,6 +578,7 @@ class Simulation:
         if not run.standard and now - run.started > EXPRESS_MAX_S:
             stats.executions[(machine_id, "TIMED_OUT", "States.Timeout")] += 1
             run.order.failed_executions += 1
+            run.order.last_error = "States.Timeout"
             self._finish(run, overhead)
             return
         kind = node.kind
@@ -639,6 +664,8 @@ class Simulation:
         self._outcome(run, outcome)
 
     def _outcome(self, run: _Execution, outcome: str) -> None:
+        if outcome != OK:
+            run.error = outcome
         if run.waiter is not None:
             self._resume(run, outcome)
         else:
@@ -836,10 +863,23 @@ def _detail(order: SimOrder, decided: Plan, function: str, kind: str | None) -> 
     return kind if "CustomerNotified" in decided.events else None
 
 
-def _quota_limits(profile: RegionProfile) -> dict[str, float]:
+def intake_limit(profile: RegionProfile, topology: Topology) -> tuple[Bucket, str]:
+    """The bucket ``POST /orders`` passes, and whose it is: the tighter (lower rate, then
+    lower burst) of the account's API Gateway throttle (the region's) and the stage's
+    (the template's ``MethodSettings``). A request over it gets 429."""
+    account = profile.api_gateway
+    if topology.api_throttle is None:
+        return account, "account"
+    stage = Bucket(*topology.api_throttle)
+    if (stage.rate, stage.burst) < (account.rate, account.burst):
+        return stage, "stage POST /orders"
+    return account, "account"
+
+
+def _quota_limits(profile: RegionProfile, api: Bucket) -> dict[str, float]:
     """The timeline's token-bucket quotas: requests per second each refills."""
     return {
-        "api_gateway": profile.api_gateway.rate,
+        "api_gateway": api.rate,
         "put_events": profile.eventbridge_put_events.rate,
         "invocations": profile.eventbridge_invocations.rate,
         "state_transitions": profile.sfn_state_transitions.rate,

@@ -49,6 +49,10 @@ class SimOrder:
     poisoned: bool = False  # no handler can process its events (a poison message)
     failed_executions: int = 0  # each raised the ExecutionsFailed alarm: operations know
     ended_at: float | None = None
+    # The last task error no Retry took (a Catch took it, or it failed the execution), and
+    # what it was when the order reached CANCELLED: why the order was cancelled.
+    last_error: str | None = None
+    cancel_cause: str | None = None
     order_id: str = ""
     measures: dict[str, int] | None = None  # per-order counts for validation (PerOrder)
 

@@ -1,13 +1,16 @@
 """Plots of simulated runs for the notebooks (matplotlib): quota use, a sweep's figures
 against load, the simulator-versus-local-cloud intervals, a run over time (latency
 percentiles, throughput against a quota, Lambda concurrency, compensations and dead letters:
-``summary["timeline"]``), and sweeps by configuration (outcomes by scenario, cost per order).
-Each panel function takes an optional ``ax`` and returns it; several panels make a figure."""
+``summary["timeline"]``), sweeps by configuration (outcomes by scenario, cost per order),
+capacity curves (:func:`pipeline.sim.capacity.search` results) and the design variants as a
+table. Each panel function takes an optional ``ax`` and returns it; several panels make a
+figure. Axis titles are words with units; shares are drawn as percentages."""
 
 from __future__ import annotations
 
+import math
 import numbers
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 
@@ -42,25 +45,88 @@ def against(
     ys: Sequence[str],
     by: str | None = None,
     logy: Sequence[str] = (),
+    labels: Mapping[str, str] | None = None,
+    percent: Sequence[str] = (),
+    ncols: int | None = None,
+    logx: bool = False,
 ) -> Any:
-    """One panel per figure in ``ys`` against ``x``, one line per value of ``by``."""
+    """One panel per figure in ``ys`` against ``x``, one line per value of ``by``.
+
+    ``labels`` names columns in words with units (axis titles, panel titles, the legend's
+    title, shown once; a column not in it is shown by its name); ``percent`` lists columns
+    that are shares (0..1), drawn as percentages; ``ncols`` panels per row (None: all in one
+    row); ``logx`` a log rate axis with plain tick labels (1,000, 2,000, 5,000...)."""
     import matplotlib.pyplot as plt
 
+    names = dict(labels or {})
+    ncols = ncols or len(ys)
+    nrows = math.ceil(len(ys) / ncols)
+    width = 4.0 * ncols if labels is None else min(4.5 * ncols, 9.5)
     fig, axes = plt.subplots(
-        1, len(ys), figsize=(4 * len(ys), 3.2), layout="constrained", squeeze=False
+        nrows, ncols, figsize=(width, 3.2 * nrows), layout="constrained", squeeze=False
     )
-    groups = frame.groupby(by) if by else [(None, frame)]
-    for ax, y in zip(axes[0], ys, strict=True):
+    groups = list(frame.groupby(by, sort=False)) if by else [(None, frame)]
+    flat = list(axes.flat)
+    for ax, y in zip(flat, ys, strict=False):
+        scale = 100.0 if y in percent else 1.0
         for name, group in groups:
             group = group.sort_values(x)
-            ax.plot(group[x], group[y], marker="o", label=str(name) if name is not None else None)
-        ax.set_xlabel(x)
-        ax.set_title(y)
-        if y in logy:
-            ax.set_yscale("log")
-        if by:
-            ax.legend(fontsize="small")
+            ax.plot(
+                group[x],
+                group[y] * scale,
+                marker="o",
+                label=str(name) if name is not None else None,
+            )
+        ax.set_xlabel(names.get(x, x))
+        ax.set_title(names.get(y, y))
+        _scales(ax, y in logy, y in percent, logx, worded=labels is not None)
+        if by and (labels is None or ax is flat[0]):  # worded: one legend, first panel
+            ax.legend(fontsize="small", title=names.get(by, by) if labels is not None else None)
+    for ax in flat[len(ys) :]:
+        ax.set_visible(False)
     return fig
+
+
+def _scales(ax: Any, logy: bool, percent: bool, logx: bool, worded: bool) -> None:
+    """A panel's axes: a share as a percentage, log scales; ``worded`` (the caller named
+    the columns) adds plain tick labels (1,000 and 5 s, not 10^3 and 5x10^0) and a grid."""
+    from matplotlib.ticker import PercentFormatter
+
+    if percent:
+        ax.yaxis.set_major_formatter(PercentFormatter(decimals=None))  # 0.1% on a small range
+    if logy and worded:
+        _log_axis(ax, "y")
+    elif logy:
+        ax.set_yscale("log")
+    if logx:
+        _rate_axis(ax)
+    elif worded:
+        ax.xaxis.set_major_formatter(_thousands())
+    if worded:
+        ax.grid(alpha=0.3)
+
+
+def _thousands() -> Any:
+    from matplotlib.ticker import FuncFormatter
+
+    return FuncFormatter(lambda value, _: f"{value:,.0f}")
+
+
+def _rate_axis(ax: Any, which: str = "x") -> None:
+    """A log axis of rates with ticks at 1, 2 and 5 of each decade, labelled 1,000 not 10^3."""
+    _log_axis(ax, which, "{:,.0f}")
+
+
+def _log_axis(ax: Any, which: str = "y", fmt: str = "{:g}") -> None:
+    """A log axis with ticks at 1, 2 and 5 of each decade, labelled as plain numbers (5, 10,
+    20 s; 1,000 orders/min), not as powers of ten."""
+    from matplotlib.ticker import FuncFormatter, LogLocator, NullFormatter
+
+    (ax.set_xscale if which == "x" else ax.set_yscale)("log")
+    axis = ax.xaxis if which == "x" else ax.yaxis
+    axis.set_major_locator(LogLocator(base=10, subs=(1.0, 2.0, 5.0)))
+    axis.set_major_formatter(FuncFormatter(lambda value, _: fmt.format(value)))
+    axis.set_minor_formatter(NullFormatter())
 
 
 def agreement(rows: Sequence[Any], ax: Any | None = None) -> Any:
@@ -127,7 +193,7 @@ def latency_over_time(source: Any, ax: Any | None = None) -> Any:
     x = _midpoints(frame)
     for q, color in (("p50", "#2e86c1"), ("p95", "#e67e22"), ("p99", "#c0392b")):
         ax.plot(x, frame[f"{q}_s"], marker=".", color=color, label=q)
-    ax.set_yscale("log")
+    _log_axis(ax, "y")
     _over_time(ax, source, "order latency (s)", "Latency percentiles over time")
     ax.legend(fontsize="small")
     return ax
@@ -290,11 +356,42 @@ def outcomes_by(frame: Any, by: str | Sequence[str] = "scenario") -> Any:
 def cost_per_order(frame: Any, by: str | Sequence[str], ax: Any | None = None) -> Any:
     """Cost per 1,000 orders for each configuration of a sweep (``by``: the columns naming
     it), split by service when the sweep has ``cost_per_1000_usd:<service>`` columns."""
+    return _stacked_cost(
+        frame,
+        by,
+        "cost_per_1000_usd",
+        "USD per 1,000 orders",
+        "Cost per 1,000 orders by configuration",
+        ax,
+    )
+
+
+def cost_per_confirmed(
+    frame: Any,
+    by: str | Sequence[str],
+    ax: Any | None = None,
+    title: str = "Cost per 1,000 confirmed orders, by service",
+) -> Any:
+    """Cost per 1,000 CONFIRMED orders (what the business pays per sale: the work of the
+    cancelled orders is in it) for each row of ``frame`` (``by``: the columns naming it),
+    stacked by service from its ``cost_per_1000_confirmed_usd:<service>`` columns (a
+    capacity curve's rows, :func:`pipeline.sim.capacity.curve_row`)."""
+    return _stacked_cost(
+        frame, by, "cost_per_1000_confirmed_usd", "USD per 1,000 confirmed orders", title, ax
+    )
+
+
+def _stacked_cost(
+    frame: Any, by: str | Sequence[str], total: str, xlabel: str, title: str, ax: Any | None
+) -> Any:
+    """One horizontal bar per row of ``frame``: its ``total`` column, split into the
+    ``<total>:<service>`` columns when there are any (largest service first), the total
+    written at the bar's end."""
     labels = _labels(frame, by)
     ax = _axes(ax, (7, 0.4 * len(frame) + 1.2))
-    services = [c for c in frame.columns if c.startswith("cost_per_1000_usd:")]
+    services = [c for c in frame.columns if c.startswith(f"{total}:")]
     if not services:
-        ax.barh(labels, frame["cost_per_1000_usd"], color="#2e86c1")
+        ax.barh(labels, frame[total], color="#2e86c1")
     else:
         services.sort(key=lambda c: frame[c].fillna(0).sum(), reverse=True)
         left = [0.0] * len(frame)
@@ -303,10 +400,168 @@ def cost_per_order(frame: Any, by: str | Sequence[str], ax: Any | None = None) -
             ax.barh(labels, values, left=left, label=column.split(":", 1)[1])
             left = [a + b for a, b in zip(left, values, strict=True)]
         ax.legend(fontsize="small", loc="center left", bbox_to_anchor=(1.0, 0.5))
-    for y, total in enumerate(frame["cost_per_1000_usd"]):
-        ax.annotate(f" ${total:.3f}", (total, y), va="center", fontsize="small")
+    for y, value in enumerate(frame[total]):
+        ax.annotate(f" ${value:.3f}", (value, y), va="center", fontsize="small")
     ax.invert_yaxis()
-    ax.set_xlabel("USD per 1,000 orders")
-    ax.set_title("Cost per 1,000 orders by configuration")
-    ax.set_xlim(0, frame["cost_per_1000_usd"].max() * 1.18)
+    ax.set_xlabel(xlabel)
+    ax.set_title(title)
+    ax.set_xlim(0, frame[total].max() * 1.18)
     return ax
+
+
+# ----------------------------------------------------------------------------- capacity
+
+COLORS = ("#2e86c1", "#c0392b", "#27ae60", "#8e44ad", "#e67e22", "#7f8c8d")
+
+
+def _by_rate(curve: Any) -> Any:
+    """A capacity curve with its seeds merged, one row per offered rate: mean confirmed
+    throughput, the worst seed's p99, and whether every seed held."""
+    return (
+        curve.groupby("offered_per_min", sort=True)
+        .agg(
+            confirmed_per_min=("confirmed_per_min", "mean"),
+            p99_s=("p99_s", "max"),
+            holds=("holds", "all"),
+        )
+        .reset_index()
+    )
+
+
+def capacity_curves(results: Mapping[str, Any], title: str | None = None) -> Any:
+    """Capacity curves of one or more designs side by side: confirmed orders per minute
+    against the offered rate (left), p99 order latency against it (right, with each
+    design's SLO bound: ``slo.p99_factor`` x its unloaded p99), on log rate axes. Filled
+    markers hold every SLO, open ones fail; a dotted line marks each knee (the lowest
+    failing rate). ``results``: name -> :class:`pipeline.sim.capacity.CapacityResult`;
+    the legend under the panels says each design's capacity, knee and binding quota."""
+    import matplotlib.pyplot as plt
+    from matplotlib.lines import Line2D
+
+    fig, (left, right) = plt.subplots(1, 2, figsize=(9, 4.5), layout="constrained")
+    designs: list[Any] = []
+    highest = 0.0
+    for (name, result), color in zip(results.items(), COLORS, strict=False):
+        rows = _by_rate(result.curve)
+        rates = rows["offered_per_min"]
+        highest = max(highest, float(rates.max()))
+        for ax, column in ((left, "confirmed_per_min"), (right, "p99_s")):
+            ax.plot(rates, rows[column], color=color, linewidth=1.5)
+            ax.scatter(
+                rates,
+                rows[column],
+                color=color,
+                facecolors=[color if held else "white" for held in rows["holds"]],
+                zorder=3,
+                s=30,
+            )
+            if result.knee_per_min is not None:
+                ax.axvline(result.knee_per_min, color=color, linestyle=":", linewidth=1.2)
+        if result.unloaded_p99_s is not None:
+            bound = result.slo.p99_factor * result.unloaded_p99_s
+            right.axhline(bound, color=color, linestyle="--", linewidth=1)
+        knee = result.knee_per_min
+        designs.append(
+            Line2D(
+                [],
+                [],
+                color=color,
+                marker="o",
+                label=f"{name}: holds {result.max_per_min:,.0f}/min"
+                + (
+                    f"; knee {knee:,.0f}/min, binding: {result.binding_quota}"
+                    if knee is not None
+                    else f"; no knee up to {highest:,.0f}/min"
+                ),
+            )
+        )
+    lowest = min(float(r.curve["offered_per_min"].min()) for r in results.values())
+    left.plot([lowest, highest], [lowest, highest], color="grey", linewidth=0.8, linestyle="-.")
+    left.set_ylabel("confirmed orders per minute")
+    left.set_title("Throughput")
+    right.set_ylabel("p99 order latency (s)")
+    _log_axis(right, "y")
+    right.set_title("Latency (dashed: SLO bound)")
+    for ax in (left, right):
+        ax.set_xlabel("offered orders per minute")
+        _rate_axis(ax)
+        ax.grid(alpha=0.3)
+    _rate_axis(left, "y")
+    keys = [
+        Line2D([], [], color="grey", marker="o", linestyle="", label="holds the SLOs"),
+        Line2D(
+            [],
+            [],
+            color="grey",
+            marker="o",
+            markerfacecolor="white",
+            linestyle="",
+            label="fails them",
+        ),
+        Line2D([], [], color="grey", linestyle=":", label="knee (lowest failing rate)"),
+        Line2D([], [], color="grey", linestyle="-.", label="confirmed = offered"),
+    ]
+    left.legend(handles=keys, fontsize="small", loc="lower right")
+    fig.legend(handles=designs, loc="outside lower center", ncols=1)
+    if title:
+        fig.suptitle(title)
+    return fig
+
+
+def outcome(summary: dict[str, Any]) -> str:
+    """What happened to a run's orders, in one sentence: accepted and shed, then the share
+    confirmed, stuck or unfinished (no terminal status), cancelled by an internal cause
+    (a throttle, a timeout: valid orders the pipeline lost) and the p99 latency."""
+    orders = summary["orders"]
+    accepted = max(orders["accepted"], 1)
+    confirmed = orders["by_status"].get("CONFIRMED", 0)
+    stuck = orders["stuck"] + orders["unfinished"]
+    internal = orders["throttle_cancelled"]
+    p99 = summary["latency_s"]["p99"]
+    return (
+        f"{orders['accepted']:,} orders accepted, {orders['rejected_429']:,} shed with 429: "
+        f"{confirmed / accepted:.1%} confirmed, {stuck / accepted:.1%} stuck or unfinished "
+        f"({stuck:,}), {internal / accepted:.1%} cancelled by throttles or timeouts "
+        f"({internal:,}); p99 latency {'-' if p99 is None else f'{p99:,.1f} s'}"
+    )
+
+
+def variants_table(names: Sequence[str] | None = None) -> Any:
+    """The design variants (:data:`pipeline.variants.VARIANTS`) as a DataFrame, one row
+    each: how the saga is coordinated, the workflow types, the functions' reserved
+    concurrency and the intake's throttle, read from the template with the variant's
+    parameters (so a default changed in the template shows here)."""
+    import pandas as pd
+
+    from pipeline.template import Template
+    from pipeline.variants import PIPELINES, STEP_FUNCTIONS, VARIANTS
+
+    base = Template.load()
+    rows = []
+    for name in names or list(VARIANTS):
+        values = base.with_parameters(VARIANTS[name]).parameters
+        orchestrated = values["Coordination"] == "orchestration"
+        types = (
+            {values["OrderSagaWorkflowType"]}
+            if orchestrated
+            else {values[f"{p}WorkflowType"] for p in PIPELINES}
+        )
+        reserved = {int(values[f"{f}Concurrency"]) for f in STEP_FUNCTIONS}
+        rows.append(
+            {
+                "variant": name,
+                "coordination": (
+                    "orchestrated: one saga execution per order"
+                    if orchestrated
+                    else "choreography: four pipelines started by events"
+                ),
+                "workflow type": " / ".join(sorted(types)),
+                "reserved concurrency per function": ", ".join(
+                    "unreserved" if r == 0 else f"{r:,}" for r in sorted(reserved)
+                ),
+                "intake throttle (requests/s, burst)": (
+                    f"{int(values['ApiThrottleRate']):,} / {int(values['ApiThrottleBurst']):,}"
+                ),
+            }
+        )
+    return pd.DataFrame(rows).set_index("variant")

@@ -20,13 +20,23 @@ from pipeline.sim.timeline import WINDOW_S
 from pipeline.sim.topology import Topology
 from pipeline.template import Template
 
-WORKLOADS = ("constant", "ramp", "flash-sale", "diurnal")
+WORKLOADS = ("constant", "ramp", "flash-sale", "diurnal", "step")
 
 
 def workload(
-    name: str, per_s: float, duration_s: float, hot_share: float = 0.0
+    name: str,
+    per_s: float,
+    duration_s: float,
+    hot_share: float = 0.0,
+    surge: tuple[float, float, float] | None = None,
 ) -> workloads.Workload:
-    """A named arrival process at a mean of ``per_s`` orders per second."""
+    """A named arrival process at a mean of ``per_s`` orders per second (``step``: at
+    ``per_s``, then ``factor`` times it from ``start_s`` for ``length_s``, then ``per_s``
+    again, with ``surge = (factor, start_s, length_s)``; by default 3x over the middle
+    third of the run)."""
+    if name == "step":
+        factor, start_s, length_s = surge or (3.0, duration_s / 3, duration_s / 3)
+        return workloads.step(per_s, factor, start_s, length_s, hot_share)
     if name == "constant":
         base = workloads.constant(per_s)
         return dataclasses.replace(base, hot_share=lambda t: hot_share)
@@ -51,6 +61,8 @@ class RunSpec:
     region: str = "large"
     workflow_type: str | None = None  # STANDARD / EXPRESS for every machine; None: template's
     reserved_concurrency: int | None = None  # every function's (0: none); None: template's
+    # Reserved concurrency of single functions, by logical id (0: none), after the above.
+    function_concurrency: dict[str, int] = field(default_factory=dict)
     account_concurrency: int | None = None  # the account's Lambda limit; None: the region's
     quotas: dict[str, tuple[float, float]] = field(default_factory=dict)  # name -> (rate, burst)
     hot_share: float = 0.0
@@ -65,6 +77,12 @@ class RunSpec:
     # arrivals, quotas, concurrency, partition capacity and stock (see simulate_sharded).
     shards: int = 1
     window_s: float = WINDOW_S  # the timeline's window of simulated seconds (summary["timeline"])
+    # The template's parameters (name -> value, as CloudFormation takes them): the design
+    # variant to run, e.g. {"PaymentWorkflowType": "EXPRESS", "PaymentConcurrency": "100"}
+    # (pipeline.variants names some). An unknown name or a disallowed value: ValueError.
+    parameters: dict[str, str] = field(default_factory=dict)
+    # The "step" workload's surge: (factor, start_s, length_s); None: 3x over the middle third.
+    surge: tuple[float, float, float] | None = None
 
 
 def build(
@@ -76,6 +94,8 @@ def build(
     """The simulation of ``spec``; with ``shard=(k, n)``, its k-th of n shares."""
     index, count = shard
     template = template or Template.load()
+    if spec.parameters:
+        template = template.with_parameters(spec.parameters)
     if spec.definitions:
         template = template.with_definition_files(spec.definitions)
     topology = Topology.from_template(template)
@@ -85,6 +105,21 @@ def build(
             functions={
                 f: dataclasses.replace(fn, reserved_concurrency=spec.reserved_concurrency or None)
                 if fn.reserved_concurrency is None or fn.reserved_concurrency > 1
+                else fn
+                for f, fn in topology.functions.items()
+            },
+        )
+    if spec.function_concurrency:
+        unknown = set(spec.function_concurrency) - set(topology.functions)
+        if unknown:
+            raise ValueError(f"no functions {sorted(unknown)} in the template")
+        topology = dataclasses.replace(
+            topology,
+            functions={
+                f: dataclasses.replace(
+                    fn, reserved_concurrency=spec.function_concurrency[f] or None
+                )
+                if f in spec.function_concurrency
                 else fn
                 for f, fn in topology.functions.items()
             },
@@ -101,7 +136,13 @@ def build(
         catalogue = catalogue.share(count)
         seed = stream_seed(spec.seed, f"shard-{index}")
     config = SimConfig(
-        workload(spec.workload, spec.rate_per_min / 60 / count, spec.duration_s, spec.hot_share),
+        workload(
+            spec.workload,
+            spec.rate_per_min / 60 / count,
+            spec.duration_s,
+            spec.hot_share,
+            spec.surge,
+        ),
         spec.duration_s,
         seed=seed,
         workflow_type=spec.workflow_type,

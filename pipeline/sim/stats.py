@@ -16,7 +16,29 @@ from pipeline.domain.order import COMPENSATION_STARTING_EVENTS, Status
 from pipeline.sim.histogram import LogHistogram
 from pipeline.sim.timeline import Timeline
 
-__all__ = ["LogHistogram", "PerOrder", "Stats"]
+__all__ = ["INTERNAL_CAUSES", "UNATTRIBUTED", "LogHistogram", "PerOrder", "Settling", "Stats"]
+
+INTERNAL_CAUSES = frozenset(
+    {
+        "Lambda.TooManyRequestsException",
+        "States.Timeout",
+        "ConcurrencyConflict",
+        "StoreUnavailable",
+        "InventoryUnavailable",
+        "Lambda.ServiceException",
+        "Lambda.AWSLambdaException",
+        "Lambda.SdkClientException",
+    }
+)
+"""Task errors that are the pipeline's own doing, not the business's: a throttle (Lambda
+concurrency, a DynamoDB partition), a timeout, an optimistic-concurrency conflict, the store
+or the Lambda service failing. An order CANCELLED because a Catch took one of these (its
+retries exhausted) is a valid order lost to capacity or to our own faults
+(``orders.throttle_cancelled`` in the summary); any other cause (PaymentDeclined, OutOfStock,
+GatewayUnavailable, CarrierUnavailable, ...) is a business cancellation: the customer's card,
+the stock, or a partner being down."""
+
+UNATTRIBUTED = "unattributed"  # an order cancelled with no task error recorded before it
 
 
 class Totals(dict[str, float]):
@@ -62,6 +84,44 @@ class PerOrder:
 
 
 @dataclass
+class Settling:
+    """When the orders placed in each window of ``window_s`` seconds had all ended: per
+    window (by index, ``k`` starts at ``k * window_s``), [orders placed, orders of them
+    that reached a terminal status, the latest time one did]. So "by when was every order
+    placed before ``t`` terminal" has an answer (:meth:`settled_by`), e.g. after a burst."""
+
+    window_s: float = 10.0
+    windows: dict[int, list[float]] = field(default_factory=dict)
+
+    def placed(self, at: float) -> None:
+        self.windows.setdefault(int(at // self.window_s), [0, 0, 0.0])[0] += 1
+
+    def ended(self, placed_at: float, now: float) -> None:
+        window = self.windows.setdefault(int(placed_at // self.window_s), [0, 0, 0.0])
+        window[1] += 1
+        window[2] = max(window[2], now)
+
+    def settled_by(self, before_s: float) -> float | None:
+        """The time by which every order placed before ``before_s`` (to the window) had
+        ended; None if one never did (stuck, or still in flight when the run stopped)."""
+        last = 0.0
+        for index, (placed, ended, latest) in self.windows.items():
+            if index * self.window_s >= before_s - 1e-9:
+                continue
+            if ended < placed:
+                return None
+            last = max(last, latest)
+        return last
+
+    def merge(self, other: Settling) -> None:
+        for index, (placed, ended, latest) in other.windows.items():
+            mine = self.windows.setdefault(index, [0, 0, 0.0])
+            mine[0] += placed
+            mine[1] += ended
+            mine[2] = max(mine[2], latest)
+
+
+@dataclass
 class Stats:
     arrived: int = 0
     accepted: int = 0
@@ -78,6 +138,8 @@ class Stats:
     dlq_ages: LogHistogram = field(default_factory=LogHistogram)
     redriven: int = 0
     parked: int = 0
+    dlq_left: int = 0  # dead letters still in a DLQ when the run stopped (neither redriven
+    # nor parked with an alert)
     alerts: int = 0
     duplicates: int = 0  # deliveries made twice
     duplicate_steps: int = 0  # steps that found their work done
@@ -85,6 +147,8 @@ class Stats:
     latency: LogHistogram = field(default_factory=LogHistogram)  # placed -> terminal event
     per_order: PerOrder = field(default_factory=PerOrder)
     by_status: Counter[str] = field(default_factory=Counter)  # of finished orders
+    # CANCELLED finished orders by the task error that led there (SimOrder.cancel_cause)
+    cancelled_by_cause: Counter[str] = field(default_factory=Counter)
     compensated: int = 0
     confirmed_cents: int = 0
     gateway_net_cents: int = 0  # captured - refunded at the gateway, finished orders
@@ -101,18 +165,22 @@ class Stats:
     stock_conserved: bool = True
     stock_left_reserved: int = 0
     timeline: Timeline = field(default_factory=Timeline)  # per window; the engine closes them
+    settling: Settling = field(default_factory=Settling)  # when each window's orders ended
 
     def ended(self, order: Any, now: float) -> None:
         """An order reached a terminal status."""
         latency = now - order.placed_at
         self.latency.add(latency)
         self.timeline.latency.add(latency)
+        self.settling.ended(order.placed_at, now)
 
     def finished(self, order: Any) -> None:
         """Nothing more will happen to an order: check what it left behind."""
         self.finished_orders += 1
         status = order.status
         self.by_status[str(status)] += 1
+        if status == Status.CANCELLED:
+            self.cancelled_by_cause[order.cancel_cause or UNATTRIBUTED] += 1
         if not order.is_terminal:
             self.stuck += 1
         compensated = not order.applied.isdisjoint(COMPENSATION_STARTING_EVENTS)
@@ -145,7 +213,7 @@ class Stats:
             elif isinstance(mine, Totals):
                 for key, value in theirs.items():
                     mine[key] += value
-            elif isinstance(mine, LogHistogram | PerOrder | Timeline):
+            elif isinstance(mine, LogHistogram | PerOrder | Timeline | Settling):
                 mine.merge(theirs)
             elif isinstance(mine, bool):
                 setattr(self, name, mine and theirs)
@@ -153,6 +221,11 @@ class Stats:
                 self.sim_seconds = max(mine, theirs)
             else:
                 setattr(self, name, mine + theirs)
+
+    @property
+    def throttle_cancelled(self) -> int:
+        """Finished orders CANCELLED for an internal cause (:data:`INTERNAL_CAUSES`)."""
+        return sum(n for cause, n in self.cancelled_by_cause.items() if cause in INTERNAL_CAUSES)
 
     @property
     def compensation_rate(self) -> float:

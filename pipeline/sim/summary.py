@@ -16,6 +16,8 @@ if TYPE_CHECKING:
 
 # Firehose bills each record rounded up to 5 KB; an audit row is well under that.
 FIREHOSE_RECORD_KB = 5
+# The quota row of the intake (POST /orders); "(account)" or "(stage POST /orders)" follows.
+API_QUOTA = "API Gateway requests/s"
 
 
 def quota_use(sim: Simulation) -> list[dict[str, Any]]:
@@ -24,7 +26,7 @@ def quota_use(sim: Simulation) -> list[dict[str, Any]]:
     stats, profile = sim.stats, sim.profile
     window = max(sim.config.duration_s, 1e-9)
     rows = [
-        ("API Gateway requests/s", stats.arrived, profile.api_gateway.rate),
+        (f"{API_QUOTA} ({sim.api_limit_source})", stats.arrived, sim.api_limit.rate),
         (
             "EventBridge PutEvents/s",
             stats.units["eventbridge_events"],
@@ -161,7 +163,12 @@ def summarize_stats(
             "by_status": dict(stats.by_status),
             "stuck": stats.stuck,
             "unfinished": stats.unfinished,
+            "cancelled_by_cause": dict(
+                sorted(stats.cancelled_by_cause.items(), key=lambda kv: (-kv[1], kv[0]))
+            ),
+            "throttle_cancelled": stats.throttle_cancelled,
         },
+        "intake": intake(stats, quotas),
         "throughput_per_min": stats.accepted / window * 60 if window else 0.0,
         "confirmed_per_min": stats.by_status.get("CONFIRMED", 0) / window * 60 if window else 0.0,
         "latency_s": latency,
@@ -177,6 +184,7 @@ def summarize_stats(
             "dead_lettered": dict(stats.dead_lettered),
             "redriven": stats.redriven,
             "parked": stats.parked,
+            "left": stats.dlq_left,
             "age_p50_s": stats.dlq_ages.quantile(0.5),
             "age_max_s": stats.dlq_ages.largest or None,
         },
@@ -202,11 +210,35 @@ def summarize_stats(
         "lake_rows": stats.lake_rows,
         "events": dict(stats.events),
         "timeline": stats.timeline.rows(),  # per window: pandas.DataFrame(summary["timeline"])
+        # per window of placement: [placed, ended, the latest end] (Stats.settling)
+        "settling": {
+            "window_s": stats.settling.window_s,
+            "windows": {k: v for k, v in sorted(stats.settling.windows.items())},
+        },
     }
     if wall_s is not None:
         summary["wall_s"] = wall_s
         summary["orders_per_wall_s"] = stats.accepted / wall_s if wall_s else None
     return summary
+
+
+def intake(stats: Stats, quotas: list[dict[str, Any]]) -> dict[str, Any]:
+    """Load shed at the door: requests refused with 429 (the API's throttle, or the order
+    API's Lambda concurrency), their share of arrivals, the throttle that applied, and
+    whether an "intake at capacity" alarm (429s in a period) would have fired: in how many
+    of the timeline's windows 429s happened."""
+    row = next((r for r in quotas if r["quota"].startswith(API_QUOTA)), None)
+    windows = sum(1 for w in stats.timeline.rows() if w["rejected_429"])
+    return {
+        "limit": row["quota"] if row else None,
+        "limit_per_s": row["limit_per_s"] if row else None,
+        "rejected_429": stats.rejected,
+        "throttled_by_api": stats.throttles["api_gateway"],
+        "throttled_by_lambda": stats.throttles["lambda:OrderApiFunction"],
+        "shed_share": stats.rejected / stats.arrived if stats.arrived else 0.0,
+        "windows_with_429": windows,
+        "alarm": windows > 0,
+    }
 
 
 def facts(stats: Stats) -> Facts:
@@ -246,6 +278,12 @@ def render(summary: dict[str, Any]) -> str:
         f"  finished by status: {listed(dict(sorted(o['by_status'].items())))}",
         f"  stuck (no terminal status, nothing in flight): {o['stuck']:,}; "
         f"in flight at the end: {o['unfinished']:,}",
+        f"  cancelled by cause: {listed(o['cancelled_by_cause'])}; of them internal "
+        f"(throttle, timeout, conflict, store): {o['throttle_cancelled']:,}",
+        f"intake: {summary['intake']['rejected_429']:,} shed with 429 "
+        f"({summary['intake']['shed_share']:.1%}); intake-at-capacity alarm "
+        f"{'FIRES' if summary['intake']['alarm'] else 'quiet'} "
+        f"({summary['intake']['windows_with_429']:,} windows with 429s)",
         f"order latency (placed -> terminal): p50 {fmt(lat['p50'])} s, "
         f"p95 {fmt(lat['p95'])} s, p99 {fmt(lat['p99'])} s",
         f"compensation rate: {summary['compensation_rate']:.2%}; "
@@ -253,7 +291,8 @@ def render(summary: dict[str, Any]) -> str:
         f"retries by state: {listed(summary['retries'])}",
         f"throttles: {listed(summary['throttles'])}",
         f"DLQ: {sum(dlq['dead_lettered'].values()):,} dead-lettered, {dlq['redriven']:,} "
-        f"redriven, {dlq['parked']:,} parked; age p50 {fmt(dlq['age_p50_s'])} s",
+        f"redriven, {dlq['parked']:,} parked, {dlq.get('left', 0):,} left in a DLQ; "
+        f"age p50 {fmt(dlq['age_p50_s'])} s",
         f"duplicates delivered: {summary['duplicates_delivered']:,} "
         f"(steps that found their work done: {summary['duplicate_steps']:,})",
         f"invariants: {inv['verdict']}",

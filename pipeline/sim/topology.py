@@ -16,7 +16,14 @@ from pipeline.domain.bus import routes
 from pipeline.domain.remediation import RemediationPolicy
 from pipeline.template import RuleTarget, Template, task_functions
 
-__all__ = ["RuleTarget", "SimFunction", "SimMachine", "Topology"]
+__all__ = [
+    "RuleTarget",
+    "SimFunction",
+    "SimMachine",
+    "Topology",
+    "api_throttle",
+    "api_throttle_setting",
+]
 
 
 @dataclass(frozen=True)
@@ -50,6 +57,9 @@ class Topology:
     # policy with the template's MAX_REDRIVE_ATTEMPTS.
     remediation_every_s: float | None = None
     remediation: RemediationPolicy = field(default_factory=RemediationPolicy)
+    # The API stage's throttle on placing orders, (rate per second, burst), from the order
+    # API's MethodSettings; None: the stage sets none (the account-level quota applies).
+    api_throttle: tuple[float, float] | None = None
 
     def share(self, count: int) -> Topology:
         """The topology of one of ``count`` shards: each function's reserved concurrency
@@ -60,7 +70,10 @@ class Topology:
             else fn
             for f, fn in self.functions.items()
         }
-        return replace(self, functions=functions)
+        throttle = self.api_throttle
+        if throttle is not None:
+            throttle = (throttle[0] / count, max(1.0, throttle[1] / count))
+        return replace(self, functions=functions, api_throttle=throttle)
 
     @classmethod
     def from_template(cls, template: Template) -> Topology:
@@ -69,7 +82,9 @@ class Topology:
                 machine_id=machine_id,
                 definition=template.state_machine_definition(machine_id),
                 functions=task_functions(template, machine_id),
-                workflow_type=str(template.properties(machine_id).get("Type", "STANDARD")),
+                workflow_type=str(
+                    template.value(template.properties(machine_id).get("Type", "STANDARD"))
+                ),
             )
             for machine_id, _ in template.of_type("AWS::Serverless::StateMachine")
         }
@@ -87,11 +102,53 @@ class Topology:
         }
         every, attempts = _remediation(template)
         policy = RemediationPolicy.with_attempts(attempts)
-        return cls(tuple(template.rule_targets()), machines, functions, every, policy)
+        return cls(
+            tuple(template.rule_targets()),
+            machines,
+            functions,
+            every,
+            policy,
+            api_throttle(template),
+        )
 
     def targets_of(self, event: Mapping[str, Any]) -> list[RuleTarget]:
         """The rules whose pattern matches ``event`` (source, detail-type, detail fields)."""
         return routes(self.rules, event)
+
+
+# Where the workload enters: placing an order is POST /orders (``~1`` is an escaped "/").
+ORDERS_PATH, ORDERS_METHOD = "/~1orders", "POST"
+
+
+def api_throttle(template: Template) -> tuple[float, float] | None:
+    """The stage throttle on ``POST /orders``, (rate per second, burst), from
+    :func:`api_throttle_setting`; a ``Ref`` to a parameter reads the parameter's value."""
+    setting = api_throttle_setting(template)
+    if setting is None:
+        return None
+    rate = float(template.value(setting["ThrottlingRateLimit"]))
+    burst = float(template.value(setting.get("ThrottlingBurstLimit", rate)))
+    return rate, max(1.0, burst)
+
+
+def api_throttle_setting(template: Template) -> Mapping[str, Any] | None:
+    """The API's ``MethodSettings`` entry that throttles ``POST /orders``: the one for that
+    path and method, else the ``/*`` one, else None (an entry without
+    ``ThrottlingRateLimit`` throttles nothing here). As written: a value may be a ``Ref``."""
+    entries = [
+        setting
+        for _, api in template.of_type("AWS::Serverless::Api", "AWS::ApiGateway::Stage")
+        for setting in api.get("Properties", {}).get("MethodSettings", [])
+        if "ThrottlingRateLimit" in setting
+    ]
+
+    def matching(path: str, methods: tuple[str, ...]) -> Mapping[str, Any] | None:
+        for setting in entries:
+            if setting.get("ResourcePath") == path and setting.get("HttpMethod") in methods:
+                return setting
+        return None
+
+    return matching(ORDERS_PATH, (ORDERS_METHOD, "*")) or matching("/*", ("*", ORDERS_METHOD))
 
 
 def _optional_int(value: Any) -> int | None:

@@ -1,4 +1,4 @@
-"""Order arrival processes, seeded: constant, ramp, flash sale, diurnal.
+"""Order arrival processes, seeded: constant, ramp, flash sale, step, diurnal.
 
 Each is a rate function lambda(t) in orders per second; arrivals are a non-homogeneous Poisson
 process drawn by thinning (Lewis and Shedler, 1979): candidates at the peak rate, each kept
@@ -62,6 +62,26 @@ def flash_sale(
         lambda t: spike_per_s if within(t) else base_per_s,
         max(base_per_s, spike_per_s),
         lambda t: hot_share if within(t) else 0.0,
+    )
+
+
+def step(
+    base_per_s: float, factor: float, start_s: float, length_s: float, hot_share: float = 0.0
+) -> Workload:
+    """``base_per_s``, then ``factor`` times it for ``length_s`` from ``start_s``, then
+    ``base_per_s`` again: a flash sale at a multiple of the normal load (every order on the
+    regular catalogue unless ``hot_share``)."""
+    if factor <= 0 or length_s < 0:
+        raise ValueError("a step needs factor > 0 and length_s >= 0")
+
+    def within(t: float) -> bool:
+        return start_s <= t < start_s + length_s
+
+    return Workload(
+        "step",
+        lambda t: base_per_s * factor if within(t) else base_per_s,
+        base_per_s * max(1.0, factor),
+        lambda t: hot_share,
     )
 
 

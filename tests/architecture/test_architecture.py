@@ -1,5 +1,6 @@
 """The architecture diagram is the template's: every resource of a drawn type is in it, edges
-follow the references, and a rule or queue added to the template appears by itself."""
+follow the references, and a rule or queue added to the template appears by itself. Each test
+runs on the default (one orchestrated saga) and on the choreography (four pipelines)."""
 
 from __future__ import annotations
 
@@ -7,19 +8,60 @@ import copy
 import html
 import re
 import shutil
+from typing import NamedTuple
 
 import pytest
 
 from pipeline.diagrams.draw import alarm_badge, alarm_summary, bundles, draw_all, label
 from pipeline.diagrams.graph import TIERS, from_template, pipeline_view
 from pipeline.template import Template
+from pipeline.variants import VARIANTS
 
 ALARM = "AWS::CloudWatch::Alarm"
 
 
+class Drawn(NamedTuple):
+    """What a variant's diagram must show: the machine placed orders start, its rule and that
+    rule's DLQ, how many alarms the template has, the diagrams ``draw_all`` writes besides the
+    whole pipeline's, and how many rule DLQs the remediation function's edge bundles (0: none,
+    each of its edges is drawn)."""
+
+    machine: str
+    rule: str
+    dlq: str
+    alarms: int
+    diagrams: tuple[str, ...]
+    bundled_dlqs: int
+
+
+DRAWN = {
+    "default": Drawn(
+        "OrderSagaStateMachine", "OrderSagaRule", "OrderSagaTargetDLQ", 6, ("ordersaga",), 0
+    ),
+    "choreography": Drawn(
+        "PaymentStateMachine",
+        "PaymentRule",
+        "PaymentTargetDLQ",
+        11,
+        ("payment", "inventory", "shipping", "notification"),
+        4,
+    ),
+}
+
+
+@pytest.fixture(scope="module", params=list(DRAWN))
+def variant(request) -> str:
+    return request.param
+
+
 @pytest.fixture(scope="module")
-def template() -> Template:
-    return Template.load()
+def template(variant) -> Template:
+    return Template.load(parameters=VARIANTS[variant])
+
+
+@pytest.fixture(scope="module")
+def expected(variant) -> Drawn:
+    return DRAWN[variant]
 
 
 def test_every_resource_of_a_drawn_type_is_a_node(template):
@@ -30,28 +72,31 @@ def test_every_resource_of_a_drawn_type_is_a_node(template):
     assert drawn <= touched  # nothing floats unconnected
 
 
-def test_edges_follow_the_flow_of_an_order(template):
+def test_edges_follow_the_flow_of_an_order(template, expected):
     graph = from_template(template)
     edges = {(e.source, e.target, e.label) for e in graph.edges}
+    assert template.rule_targets()
     for rule in template.rule_targets():
         assert (rule.rule_id, rule.machine_id, "") in edges
     assert ("EventsTable", "StreamProcessorFunction", "stream") in edges
     assert ("StreamProcessorFunction", "OrderEventBus", "") in edges
     assert ("OrderApi", "OrderApiFunction", "") in edges
-    assert ("PaymentStateMachine", "PaymentFunction", "task") in edges
-    assert ("PaymentRule", "PaymentTargetDLQ", "DLQ") in edges
+    assert (expected.machine, "PaymentFunction", "task") in edges
+    assert (expected.rule, expected.dlq, "DLQ") in edges
     assert ("AuditDeliveryStream", "AuditLakeBucket", "") in edges
     assert ("AuditGlueTable", "AthenaWorkGroup", "queries") in edges
     # an alarm is drawn as an edge from what it watches to the topic it notifies
     alarmed = {e.source for e in graph.edges if e.label == "alarm" and e.target == "AlertsTopic"}
-    assert len(alarmed) == len(list(template.of_type("AWS::CloudWatch::Alarm"))) == 10
-    assert {"PaymentTargetDLQ", "PaymentStateMachine", "RemediationParkedQueue"} <= alarmed
-    # and each alarm is kept by name, for the badge a drawing shows instead of the edge
+    assert len(list(template.of_type(ALARM))) == expected.alarms
+    assert {expected.dlq, expected.machine, "RemediationParkedQueue", "OrderApi"} <= alarmed
+    # and each alarm is kept by name, for the badge a drawing shows instead of the edge: one
+    # watched resource and one topic each (the saga's two alarms watch the one machine)
     assert {a.name for a in graph.alarms} == {a for a, _ in template.of_type(ALARM)}
+    assert len(graph.alarms) == expected.alarms
     assert {a.watched for a in graph.alarms} == alarmed
 
 
-def test_a_rule_and_a_queue_added_to_the_template_appear(template):
+def test_a_rule_and_a_queue_added_to_the_template_appear(template, expected):
     body = copy.deepcopy(dict(template.body))
     body["Resources"]["FraudRuleDLQ"] = {"Type": "AWS::SQS::Queue", "Properties": {}}
     body["Resources"]["FraudRule"] = {
@@ -61,7 +106,7 @@ def test_a_rule_and_a_queue_added_to_the_template_appear(template):
             "Targets": [
                 {
                     "Id": "Fraud",
-                    "Arn": {"Ref": "PaymentStateMachine"},
+                    "Arn": {"Ref": expected.machine},
                     "DeadLetterConfig": {"Arn": {"Fn::GetAtt": ["FraudRuleDLQ", "Arn"]}},
                 }
             ],
@@ -78,30 +123,42 @@ def test_a_rule_and_a_queue_added_to_the_template_appear(template):
     }
     graph = from_template(Template(body, template.path))
     edges = {(e.source, e.target, e.label) for e in graph.edges}
-    assert {("OrderEventBus", "FraudRule", ""), ("FraudRule", "PaymentStateMachine", "")} <= edges
+    assert {("OrderEventBus", "FraudRule", ""), ("FraudRule", expected.machine, "")} <= edges
     assert ("FraudRule", "FraudRuleDLQ", "DLQ") in edges
     assert ("FraudRuleDLQ", "AlertsTopic", "alarm") in edges
     assert "FraudRuleDLQAlarm" in {a.name for a in graph.alarms}
-    assert "FraudRule" in pipeline_view(graph, "PaymentStateMachine").nodes
+    assert "FraudRule" in pipeline_view(graph, expected.machine).nodes
 
 
-def test_a_pipeline_view_holds_its_rule_dlq_function_and_stores(template):
-    view = pipeline_view(from_template(template), "ShippingStateMachine")
-    assert {"ShippingRule", "OrderEventBus", "ShippingTargetDLQ", "ShippingFunction"} <= set(
-        view.nodes
-    )
+VIEWS = {  # variant -> (machine, what its view holds besides the stores, what it leaves out)
+    "choreography": (
+        "ShippingStateMachine",
+        {"ShippingRule", "OrderEventBus", "ShippingTargetDLQ", "ShippingFunction"},
+        "PaymentFunction",
+    ),
+    "default": (
+        "OrderSagaStateMachine",
+        {"OrderSagaRule", "OrderEventBus", "OrderSagaTargetDLQ"}
+        | {f"{step}Function" for step in ("Payment", "Inventory", "Shipping", "Notification")},
+        "StreamProcessorFunction",  # the relay publishes to the bus; it is no step of the saga
+    ),
+}
+
+
+def test_a_pipeline_view_holds_its_rule_dlq_function_and_stores(template, variant):
+    machine, holds, left_out = VIEWS[variant]
+    view = pipeline_view(from_template(template), machine)
+    assert holds <= set(view.nodes)
     assert {"LabelsBucket", "EventsTable", "AlertsTopic"} <= set(view.nodes)
-    assert "PaymentFunction" not in view.nodes
+    assert left_out not in view.nodes
 
 
 @pytest.mark.system  # runs Graphviz
 @pytest.mark.skipif(shutil.which("dot") is None, reason="Graphviz is not installed")
-def test_the_diagrams_are_written_as_png_and_svg_with_every_node(template, tmp_path):
+def test_the_diagrams_are_written_as_png_and_svg_with_every_node(template, expected, tmp_path):
     written = draw_all(tmp_path, template)
     assert {p.name for p in written} == {
-        f"{name}.{ext}"
-        for name in ("pipeline", "payment", "inventory", "shipping", "notification")
-        for ext in ("png", "svg")
+        f"{name}.{ext}" for name in ("pipeline", *expected.diagrams) for ext in ("png", "svg")
     }
     assert all(p.stat().st_size > 1_000 for p in written)
     svg = (tmp_path / "pipeline.svg").read_text()
@@ -123,7 +180,10 @@ def test_the_diagrams_are_written_as_png_and_svg_with_every_node(template, tmp_p
     for edge in graph.edges:
         if edge.label != "alarm" and (edge.source, edge.target) not in bundled:
             assert (edge.source, edge.target) in drawn, edge
-    assert any(f"{len(ns)} DLQs" in svg for ns in bundles(graph).values())
+    if expected.bundled_dlqs:
+        assert f"{expected.bundled_dlqs} DLQs" in svg
+    else:
+        assert not bundles(graph)
 
 
 def _node_texts(svg: str) -> dict[str, str]:

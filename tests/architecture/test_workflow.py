@@ -13,19 +13,23 @@ from pipeline.diagrams.workflow import Trace, workflow_graph
 from pipeline.sim.engine import envelope
 from pipeline.sim.replay import run_with_outcomes
 from pipeline.template import Template
+from pipeline.variants import VARIANTS
 
 
 @pytest.fixture(scope="module")
 def payment():
-    return Template.load().state_machine_definition("PaymentStateMachine")
+    """The choreography's payment pipeline (the default orchestrates one saga instead)."""
+    choreography = Template.load(parameters=VARIANTS["choreography"])
+    return choreography.state_machine_definition("PaymentStateMachine")
 
 
 def trace(definition, event_type: str, outcomes: list[str]) -> Trace:
     return Trace.of(run_with_outcomes(definition, envelope(event_type), outcomes).result)
 
 
-def test_every_state_and_transition_of_every_machine_is_drawn():
-    template = Template.load()
+@pytest.mark.parametrize("variant", ["default", "choreography"])
+def test_every_state_and_transition_of_every_machine_is_drawn(variant):
+    template = Template.load(parameters=VARIANTS[variant])
     for machine, _ in template.of_type("AWS::Serverless::StateMachine"):
         definition = template.state_machine_definition(machine)
         source = workflow_graph(definition).source

@@ -2,8 +2,10 @@
 
 ``tests/fixtures/statemachines/payment.jsonata.asl.json`` is the payment machine translated
 to JSONata (``Arguments``, ``Output``, ``Condition``, ``$states``): same states, same Retry
-and Catch, the same task payloads and outputs. The template is not copied: the test swaps
-the one definition in with :meth:`Template.with_definitions`, then
+and Catch, the same task payloads and outputs. The payment machine is the choreography's
+(``Coordination=choreography``; the default orchestrates one saga instead), so the template
+here is that variant's. It is not copied: the test swaps the one definition in with
+:meth:`Template.with_definitions`, then
 
 * runs both definitions through ``pipeline.asl`` on the same inputs and task outcomes and
   compares what the handlers and the next states see;
@@ -33,6 +35,7 @@ from pipeline.sim.replay import replayable
 from pipeline.sim.run import RunSpec, build
 from pipeline.sim.summary import summarize
 from pipeline.template import Template
+from pipeline.variants import VARIANTS
 
 FIXTURE = Path(__file__).resolve().parents[1] / "fixtures/statemachines/payment.jsonata.asl.json"
 MACHINE = "PaymentStateMachine"
@@ -48,6 +51,13 @@ ERRORS = (  # what the payment handler and Lambda raise, retried, caught or neit
     "States.Timeout",
     "ValidationFailed",
 )
+
+
+@pytest.fixture(scope="module")
+def template() -> Template:
+    """The choreography's template: the one with a payment machine (conftest's is the
+    default's)."""
+    return Template.load(parameters=VARIANTS["choreography"])
 
 
 @pytest.fixture(scope="module")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import json
 
 import pytest
@@ -9,17 +10,25 @@ import pytest
 from pipeline.asl import TaskFailed, execute
 from pipeline.domain import bus
 from pipeline.template import Template
+from pipeline.variants import VARIANTS
 
 ARN = "arn:aws:lambda:us-east-1:123456789012:function:{}"
 
 
-def load(machine_id: str) -> tuple[dict, str]:
-    template = Template.load()
-    definition = template.state_machine_definition(machine_id)
-    (key,) = template.properties(machine_id)["DefinitionSubstitutions"]
-    resource = ARN.format(key)
-    text = json.dumps(definition).replace("${" + key + "}", resource)
-    return json.loads(text), resource
+@functools.cache
+def template(variant: str) -> Template:
+    return Template.load(parameters=VARIANTS[variant])
+
+
+def load(machine_id: str, variant: str = "choreography") -> tuple[dict, list[str]]:
+    """The machine's definition with each function's ARN substituted, and those ARNs; the
+    four pipelines are the choreography's, the order saga the (default) orchestration's."""
+    definition = template(variant).state_machine_definition(machine_id)
+    text, resources = json.dumps(definition), []
+    for key in template(variant).properties(machine_id)["DefinitionSubstitutions"]:
+        resources.append(ARN.format(key))
+        text = text.replace("${" + key + "}", resources[-1])
+    return json.loads(text), resources
 
 
 def envelope(detail_type: str) -> dict:
@@ -47,9 +56,9 @@ class Handler:
         return {"ok": action}
 
 
-def run(machine_id: str, detail_type: str, handler: Handler):
-    definition, resource = load(machine_id)
-    return execute(definition, envelope(detail_type), {resource: handler})
+def run(machine_id: str, detail_type: str, handler: Handler, variant: str = "choreography"):
+    definition, resources = load(machine_id, variant)
+    return execute(definition, envelope(detail_type), dict.fromkeys(resources, handler))
 
 
 def test_payment_happy_path_authorizes_then_captures():
@@ -109,15 +118,16 @@ def test_unknown_event_types_fail_visibly():
 
 
 @pytest.mark.parametrize(
-    "machine_id",
+    ("machine_id", "variant"),
     [
-        "PaymentStateMachine",
-        "InventoryStateMachine",
-        "ShippingStateMachine",
-        "NotificationStateMachine",
+        ("PaymentStateMachine", "choreography"),
+        ("InventoryStateMachine", "choreography"),
+        ("ShippingStateMachine", "choreography"),
+        ("NotificationStateMachine", "choreography"),
+        ("OrderSagaStateMachine", "default"),
     ],
 )
-def test_a_failure_recording_that_fails_still_ends_in_a_failed_execution(machine_id):
+def test_a_failure_recording_that_fails_still_ends_in_a_failed_execution(machine_id, variant):
     everything_fails = Handler(
         {
             a: ["StoreUnavailable"]
@@ -136,6 +146,7 @@ def test_a_failure_recording_that_fails_still_ends_in_a_failed_execution(machine
                 "cancel_label",
                 "record_label_failure",
                 "notify",
+                "ship",
             )
         }
     )
@@ -144,6 +155,52 @@ def test_a_failure_recording_that_fails_still_ends_in_a_failed_execution(machine
         "InventoryStateMachine": "PaymentCaptured",
         "ShippingStateMachine": "InventoryReserved",
         "NotificationStateMachine": "OrderConfirmed",
+        "OrderSagaStateMachine": "OrderPlaced",
     }[machine_id]
-    result = run(machine_id, first, everything_fails)
+    result = run(machine_id, first, everything_fails, variant)
     assert result.status == "FAILED"
+
+
+# -- the orchestrated saga (the default, Coordination=orchestration) ---------------------------
+
+
+def test_the_order_saga_calls_every_step_in_turn():
+    handler = Handler()
+    result = run("OrderSagaStateMachine", "OrderPlaced", handler, "default")
+    assert (result.status, handler.actions) == (
+        "SUCCEEDED",
+        ["authorize", "capture", "reserve", "create_label", "confirm", "notify", "ship"],
+    )
+
+
+@pytest.mark.parametrize(
+    ("failures", "status", "actions"),
+    [
+        pytest.param(  # as the payment pipeline: the first try and 4 retries
+            {"authorize": ["GatewayUnavailable"]},
+            ("SUCCEEDED", None),
+            ["authorize"] * 5 + ["record_payment_failure", "notify"],
+            id="gateway-outage",
+        ),
+        pytest.param(  # as the shipping pipeline: the first try and 5 retries, then undone
+            {"create_label": ["CarrierUnavailable"]},
+            ("SUCCEEDED", None),
+            ["authorize", "capture", "reserve"]
+            + ["create_label"] * 6
+            + ["record_label_failure", "release", "refund", "notify"],
+            id="carrier-outage",
+        ),
+        pytest.param(  # as the payment pipeline's refund: the first try and 6 retries
+            {"reserve": ["OutOfStock"], "refund": ["GatewayUnavailable"]},
+            ("FAILED", "CompensationFailed"),
+            ["authorize", "capture", "reserve", "record_reservation_failure"]
+            + ["refund"] * 7
+            + ["record_compensation_failure"],
+            id="refund-keeps-failing",
+        ),
+    ],
+)
+def test_the_order_saga_retries_and_compensates_as_the_pipelines_do(failures, status, actions):
+    handler = Handler(failures)
+    result = run("OrderSagaStateMachine", "OrderPlaced", handler, "default")
+    assert ((result.status, result.error), handler.actions) == (status, actions)

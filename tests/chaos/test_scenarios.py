@@ -6,16 +6,20 @@ from __future__ import annotations
 import pytest
 
 from pipeline import chaos
+from pipeline.variants import VARIANTS
 
-pytestmark = pytest.mark.system  # runs every chaos scenario on the session's deployed local stack
+pytestmark = pytest.mark.system  # every chaos scenario on the session's deployed local stacks
 
 
 ORDERS, SEED = 12, 3
 
 
 @pytest.mark.parametrize("scenario", chaos.SCENARIOS, ids=lambda c: c.name)
-def test_invariants_hold(scenario, cloud):
-    outcome = chaos.run(scenario, ORDERS, SEED, cloud=cloud)
+@pytest.mark.parametrize("variant", VARIANTS)
+def test_invariants_hold(variant, scenario, variant_cloud):
+    """Every design variant (``pipeline.variants``: coordination, workflow types, sized
+    concurrency) under every fault."""
+    outcome = chaos.run(scenario, ORDERS, SEED, cloud=variant_cloud)
     assert outcome.report.orders == ORDERS
     assert outcome.ok, outcome.failed()
 

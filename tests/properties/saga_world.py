@@ -62,14 +62,8 @@ from pipeline.handlers import inventory, notification, payment, shipping
 from pipeline.handlers.step_request import dispatch
 from pipeline.local.lambda_context import LambdaContext
 from pipeline.local.provision import provision
-from pipeline.template import Template, task_functions
+from pipeline.template import STATE_MACHINE_TYPES, Template, task_functions
 
-MACHINES = (
-    "PaymentStateMachine",
-    "InventoryStateMachine",
-    "ShippingStateMachine",
-    "NotificationStateMachine",
-)
 MODULES = {
     "pipeline.handlers.payment": payment,
     "pipeline.handlers.inventory": inventory,
@@ -145,9 +139,10 @@ class Cloud:
         self.sns.meta.events.register("before-parameter-build.sns.Publish", self._on_publish)
         self.s3.meta.events.register("before-parameter-build.s3.PutObject", self._on_put_object)
         self.rules = template.rule_targets()
-        self.definitions = {m: template.state_machine_definition(m) for m in MACHINES}
+        machines = [m for m, _ in template.of_type(*STATE_MACHINE_TYPES)]  # the variant's
+        self.definitions = {m: template.state_machine_definition(m) for m in machines}
         self.resources: dict[str, Any] = {}
-        for machine in MACHINES:
+        for machine in machines:
             for placeholder, function in task_functions(template, machine).items():
                 handler = template.properties(function)["Handler"]
                 module = importlib.import_module(handler.rpartition(".")[0])

@@ -25,6 +25,7 @@ from saga_world import EXPECTED_FAILURES, SKUS, Cloud, OrderSpec, Scenario, Worl
 from pipeline.domain import events as ev
 from pipeline.domain.order import Order, Status, fold
 from pipeline.template import Template
+from pipeline.variants import VARIANTS
 
 pytestmark = pytest.mark.system  # long hypothesis runs of whole sagas
 
@@ -32,10 +33,13 @@ NUMBERS = itertools.count(1)
 CHAOS_STEPS = 80
 
 
-@pytest.fixture(scope="module")
-def cloud():
+@pytest.fixture(scope="module", params=["default", "choreography"])
+def cloud(request):
+    """The saga as each coordination runs it: the orchestrated saga (the default) and the
+    four choreographed pipelines."""
     with mock_aws():
-        yield Cloud(boto3.Session(region_name="us-east-1"), Template.load())
+        template = Template.load(parameters=VARIANTS[request.param])
+        yield Cloud(boto3.Session(region_name="us-east-1"), template)
 
 
 @dataclass

@@ -54,13 +54,7 @@ RARE_PATHS: dict[tuple[str, str, str], str] = {
             "_remediate requeues a message to its own DLQ (with a delay) when StartExecution "
             "is throttled during a redrive; the local StartExecution is never throttled there"
         )
-        for queue in (
-            "PaymentTargetDLQ",
-            "InventoryTargetDLQ",
-            "ShippingTargetDLQ",
-            "NotificationTargetDLQ",
-            "StreamProcessorDLQ",
-        )
+        for queue in ("OrderSagaTargetDLQ", "StreamProcessorDLQ")  # the default's DLQs
     },
     ("DlqRemediationFunction", "sqs:DeleteMessage", "StreamProcessorDLQ"): (
         "a stream batch the mapping gave up on lands in StreamProcessorDLQ; remediation parks "

@@ -19,6 +19,7 @@ from pipeline.sim.run import RunSpec, build, simulate
 from pipeline.sim.summary import summarize
 from pipeline.sim.topology import Topology
 from pipeline.template import Template
+from pipeline.variants import VARIANTS
 
 pytestmark = pytest.mark.system  # long simulations; one shards over worker processes
 
@@ -62,10 +63,12 @@ def test_the_lake_holds_every_event_as_a_verifiable_domain_event(tmp_path):
         assert events[0].type == "OrderPlaced"
 
 
-def test_every_path_replayed_is_the_interpreter_s(template):
-    """Random outcome sequences on every machine: the cached tree and a fresh interpreter
-    run stop at the same states and end the same way."""
-    topology = Topology.from_template(template)
+@pytest.mark.parametrize("variant", ["default", "choreography"])
+def test_every_path_replayed_is_the_interpreter_s(variant):
+    """Random outcome sequences on every machine (the default's saga, the choreography's four
+    pipelines): the cached tree and a fresh interpreter run stop at the same states and end
+    the same way."""
+    topology = Topology.from_template(Template.load(parameters=VARIANTS[variant]))
     rng = random.Random(9)
     errors = [OK] * 6 + ["GatewayUnavailable", "States.Timeout", "OutOfStock", "PaymentDeclined"]
     for machine in topology.machines.values():
@@ -112,7 +115,7 @@ def test_a_hot_sku_throttles_its_partition_while_the_table_is_far_from_its_limit
     summary = summarize(sim)
     assert summary["throttles"].get("dynamodb:partition", 0) > 0
     assert summary["binding_quota"].startswith("DynamoDB partition")
-    assert summary["retries"].get("InventoryStateMachine.Reserve", 0) > 0
+    assert summary["retries"].get("OrderSagaStateMachine.Reserve", 0) > 0  # the saga's step
 
 
 @pytest.mark.parametrize(
@@ -149,29 +152,36 @@ def test_a_sharded_run_settles_every_order_like_one_process(tmp_path):
     assert len({r["order_id"] for r in ids}) == n2  # order numbers never collide across shards
 
 
-def test_a_definition_whose_path_is_not_replayable_runs_through_the_interpreter():
-    template = Template.load()
+@pytest.mark.parametrize(
+    ("variant", "machine_id"),
+    [("default", "OrderSagaStateMachine"), ("previous", "PaymentStateMachine")],
+)
+def test_a_definition_whose_path_is_not_replayable_runs_through_the_interpreter(
+    variant, machine_id
+):
+    template = Template.load(parameters=VARIANTS[variant])
     topology = Topology.from_template(template)
-    payment = topology.machines["PaymentStateMachine"]
-    timed = dataclasses.replace(payment, definition={**payment.definition, "TimeoutSeconds": 600})
+    machine = topology.machines[machine_id]
+    timed = dataclasses.replace(machine, definition={**machine.definition, "TimeoutSeconds": 600})
     assert not replayable(timed.definition)
-    machines = {**topology.machines, "PaymentStateMachine": timed}
+    machines = {**topology.machines, machine_id: timed}
     spec = RunSpec(rate_per_min=600, duration_s=60, drain_s=1_800, seed=4)
     replayed = build(spec, template)
     interpreted = build(spec, template)
     interpreted.topology = dataclasses.replace(topology, machines=machines)
-    interpreted.machines["PaymentStateMachine"] = (timed, "STANDARD", {})
-    interpreted._interpreted_machines = {"PaymentStateMachine"}
+    workflow_type = interpreted.machines[machine_id][1]  # the variant's: EXPRESS, STANDARD
+    interpreted.machines[machine_id] = (timed, workflow_type, {})
+    interpreted._interpreted_machines = {machine_id}
     stats = {name: sim.run() for name, sim in (("replayed", replayed), ("interp", interpreted))}
     for s in stats.values():
         assert s.finished_orders == s.accepted and s.stuck == 0
         assert s.money_mismatches == s.side_effect_mismatches == 0
-    paid = {
-        name: sum(n for (m, status, _), n in s.executions.items() if m == "PaymentStateMachine")
+    started = {
+        name: sum(n for (m, status, _), n in s.executions.items() if m == machine_id)
         for name, s in stats.items()
     }
-    assert paid["interp"] > 0.9 * stats["interp"].accepted
-    # the same decisions: payment retries per order agree within sampling error
-    r1 = sum(n for (m, _), n in stats["replayed"].retries.items() if m == "PaymentStateMachine")
-    r2 = sum(n for (m, _), n in stats["interp"].retries.items() if m == "PaymentStateMachine")
+    assert started["interp"] > 0.9 * stats["interp"].accepted
+    # the same decisions: the machine's retries per order agree within sampling error
+    r1 = sum(n for (m, _), n in stats["replayed"].retries.items() if m == machine_id)
+    r2 = sum(n for (m, _), n in stats["interp"].retries.items() if m == machine_id)
     assert abs(r1 - r2) < 4 * (r1 + r2) ** 0.5

@@ -39,12 +39,16 @@ def test_express_costs_less_than_standard_for_the_same_runs():
     assert frame.loc["EXPRESS", "cost_per_1000_usd"] < frame.loc["STANDARD", "cost_per_1000_usd"]
 
 
-def test_the_template_offers_choreography_only():
-    styles = coordination_styles(Template.load())
-    assert styles["orchestration"] == []
+def test_the_default_orchestrates_and_choreography_is_a_parameter_away():
+    assert coordination_styles(Template.load()) == {
+        "choreography": [],
+        "orchestration": ["OrderSagaStateMachine"],
+    }
+    choreography = Template.load(parameters={"Coordination": "choreography"})
+    styles = coordination_styles(choreography)
     rules = {
         rid
-        for rid, r in Template.load().of_type("AWS::Events::Rule")
+        for rid, r in choreography.of_type("AWS::Events::Rule")
         if any("StateMachine" in str(t.get("Arn")) for t in r["Properties"].get("Targets", []))
     }
-    assert set(styles["choreography"]) == rules and rules
+    assert styles == {"choreography": sorted(rules), "orchestration": []} and len(rules) == 4

@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import pytest
 import simpy
 from simpy_driver import execution
 
 from pipeline.asl import Invoke, TaskFailed, execute
 from pipeline.domain.bus import SOURCE, matches
 from pipeline.sim.topology import Topology
+from pipeline.template import Template
+from pipeline.variants import VARIANTS
 
 
 def test_rules_targets_and_policies_come_from_the_template(template):
@@ -41,16 +44,35 @@ def _task_resources(node) -> set[str]:
     return found
 
 
-def test_events_route_by_the_deployed_patterns(template):
-    topology = Topology.from_template(template)
+@pytest.mark.parametrize(
+    ("variant", "routes"),
+    [
+        (
+            "choreography",
+            {
+                "OrderConfirmed": {"InventoryStateMachine", "NotificationStateMachine"},
+                "OrderPlaced": {"PaymentStateMachine"},
+                "LabelCreated": set(),
+            },
+        ),
+        (  # the orchestrated saga: placed orders start it, it calls every step itself
+            "default",
+            {
+                "OrderConfirmed": set(),
+                "OrderPlaced": {"OrderSagaStateMachine"},
+                "LabelCreated": set(),
+            },
+        ),
+    ],
+)
+def test_events_route_by_the_deployed_patterns(variant, routes):
+    topology = Topology.from_template(Template.load(parameters=VARIANTS[variant]))
 
     def routed(detail_type: str) -> set[str]:
         event = {"source": SOURCE, "detail-type": detail_type, "detail": {}}
         return {rule.machine_id for rule in topology.targets_of(event)}
 
-    assert routed("OrderConfirmed") == {"InventoryStateMachine", "NotificationStateMachine"}
-    assert routed("OrderPlaced") == {"PaymentStateMachine"}
-    assert routed("LabelCreated") == set()
+    assert {detail_type: routed(detail_type) for detail_type in routes} == routes
     assert not matches({"source": ["other"]}, {"source": SOURCE})
     assert matches({"detail": {"kind": [{"prefix": "Order"}]}}, {"detail": {"kind": "OrderX"}})
 
