@@ -97,6 +97,7 @@ def main(argv: list[str] | None = None) -> int:
         "diagrams", help="draw the architecture from infra/template.yaml (PNG and SVG)"
     )
     diagrams.add_argument("--out", default="diagrams", help="directory to write them to")
+    _variant_options(diagrams)
     chaos = commands.add_parser(
         "chaos", help="run every fault scenario on the local cloud and check the invariants"
     )
@@ -116,7 +117,10 @@ def main(argv: list[str] | None = None) -> int:
 
         from pipeline.diagrams.draw import draw_all
 
-        for path in draw_all(Path(args.out)):
+        template = _template_with([], _parameters(args))
+        if template is None:
+            return 2
+        for path in draw_all(Path(args.out), template):
             print(path)
         return 0
     if args.command == "demo":
