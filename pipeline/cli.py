@@ -233,7 +233,8 @@ def _capacity_parser(commands) -> None:
         type=_duration,
         default=240.0,
         metavar="4m",
-        help="arrivals per probe (then a drain); longer finds slow backlogs",
+        help="at most this long of arrivals per probe (45,000 orders' worth, at least 90 s; "
+        "then a drain); longer finds slow backlogs",
     )
     capacity.add_argument(
         "--target", type=_rate, metavar="N/min", help="print the quota plan for this rate"

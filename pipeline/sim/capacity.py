@@ -21,20 +21,26 @@ Every run goes to an executor (``executor=None``: local processes; a Dask cluste
 :func:`pipeline.sim.experiments.dask_executor`). Runs are seeded by their spec and collected
 by position, so fixed seeds give the same result on any executor.
 
-Probes are short: :data:`PROBE_S` (4 minutes) of arrivals, then up to :data:`PROBE_DRAIN_S`
-for in-flight orders and dead letters to settle (the run stops as soon as nothing is left).
-That keeps a whole search near a minute on two cores. The risk: a quota's burst hides a
-small overload for a while. A rate ``r`` above a bucket's refill ``R`` holds in a probe of
-``D`` seconds while ``(r - R) * D`` fits in the bucket's burst; for Step Functions Standard
-StartExecution (burst 1,300, about 5 starts per order) a 4-minute probe overstates that
-limit by about 65 orders/min (2%), within the default 5% tolerance. Backlogs that grow
+Probes are short: :data:`PROBE_ORDERS` orders of arrivals, at least :data:`PROBE_MIN_S` and
+at most :data:`PROBE_S` (4 minutes) of them (:func:`probe_duration`), then up to
+:data:`PROBE_DRAIN_S` for in-flight orders and dead letters to settle (the run stops as soon
+as nothing is left). That keeps a whole search within a couple of minutes on two cores. The
+risk: a quota's burst hides a small overload for a while. A rate ``r`` above a bucket's refill
+``R`` holds in a probe of ``D`` seconds while ``(r - R) * D`` fits in the bucket's burst. For
+Step Functions Standard StartExecution (burst 1,300, refill 300/s, about 5 starts per order
+in the choreography) a 4-minute probe overstates that limit by about 65 orders/min (2%);
+where probes are shorter the rate is higher, and the buckets that bind there drain faster:
+a 5% overload empties the intake's (burst 1,000 at 500/s) in 40 s and Express StartExecution's
+(6,000 at 6,000/s) in 20 s, both inside 90 s, and Standard StartExecution's in 87 s, inside the
+150 s a probe at the orchestrated Standard saga's knee (18,000/min) lasts. Backlogs that grow
 slower than that, or a limit reached only after many minutes (a slowly filling queue, a hot
-SKU selling out), need longer probes: pass ``probe_s``.
+SKU selling out), need longer probes: pass ``probe_s`` and a larger ``probe_orders``.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import functools
 import math
 import time
 from collections import Counter
@@ -50,7 +56,9 @@ from pipeline.sim.stats import INTERNAL_CAUSES, Settling
 from pipeline.sim.summary import API_QUOTA
 from pipeline.sim.topology import api_throttle_setting
 
-PROBE_S = 240.0  # arrivals per probe (see the module's docstring for the risk)
+PROBE_S = 240.0  # at most this long of arrivals per probe (see the docstring for the risk)
+PROBE_MIN_S = 90.0  # ... and at least this long
+PROBE_ORDERS = 45_000  # ... or as long as this many orders take to arrive, between the two
 PROBE_DRAIN_S = 1_800.0  # at most this long after arrivals stop for orders to settle
 UNLOADED_SHARE = 0.05  # the unloaded p99 is measured at this share of the start rate
 UNLOADED_ORDERS = 2_000  # ... over at least this many orders per seed (a longer run)
@@ -125,6 +133,14 @@ class Slo:
 
 
 # ----------------------------------------------------------------------- one offered rate
+
+
+def probe_duration(
+    rate_per_min: float, longest: float = PROBE_S, orders: int = PROBE_ORDERS
+) -> float:
+    """Seconds of arrivals in a probe at ``rate_per_min``: ``orders`` orders' worth, at least
+    :data:`PROBE_MIN_S` and at most ``longest`` (which also caps the least)."""
+    return min(longest, max(PROBE_MIN_S, orders / (rate_per_min / 60)))
 
 
 def curve_row(
@@ -239,7 +255,8 @@ class CapacityResult:
         out = [
             f"capacity search: region {base.region}, scenario {base.scenario}, "
             f"workload {base.workload}, seeds {', '.join(map(str, self.seeds))}; "
-            f"probes of {self.probe_s / 60:g} min + drain; tolerance {self.tolerance:.0%}",
+            f"probes of {PROBE_ORDERS:,} orders, {min(PROBE_MIN_S, self.probe_s) / 60:g} to "
+            f"{self.probe_s / 60:g} min, + drain; tolerance {self.tolerance:.0%}",
             f"  design: {described or 'template defaults'}",
             f"  unloaded p99: {_num(self.unloaded_p99_s, 1)} s "
             f"(SLO: p99 <= {self.slo.p99_factor:g}x = "
@@ -338,8 +355,10 @@ class _Prober:
         executor: Executor,
         run: Run,
         progress: bool,
+        duration: Callable[[float], float] | None = None,
     ) -> None:
         self.base, self.slo, self.seeds = base, slo, tuple(seeds)
+        self.duration = duration or (lambda _rate: base.duration_s)  # of a probe at a rate
         self.executor, self.run, self.progress = executor, run, progress
         self.probes: dict[float, Probe] = {}
         self.unloaded_p99: float | None = None
@@ -348,7 +367,11 @@ class _Prober:
         """Probe each new rate (every seed of every rate in one batch, with the unloaded
         runs if given) and return the probes of ``rates``."""
         new = [r for r in dict.fromkeys(rates) if r not in self.probes]
-        specs = [s for r in new for s in _seeded(self.base, self.seeds, rate_per_min=r)]
+        specs = [
+            s
+            for r in new
+            for s in _seeded(self.base, self.seeds, rate_per_min=r, duration_s=self.duration(r))
+        ]
         extra = _seeded(unloaded, self.seeds) if unloaded else []
         summaries = run_all([*extra, *specs], self.executor, progress=self.progress, run=self.run)
         if extra:
@@ -383,6 +406,7 @@ def search(
     min_per_min: float = 10,
     probe_s: float = PROBE_S,
     drain_s: float = PROBE_DRAIN_S,
+    probe_orders: int = PROBE_ORDERS,
     rates_per_step: int = 1,
     workers: int | None = None,
     progress: bool = False,
@@ -412,7 +436,8 @@ def search(
         duration_s=max(probe_s, unloaded_orders / unloaded_rate * 60),
     )
     with executor_or_pool(executor, workers) as pool:
-        prober = _Prober(base, slo, seeds, pool, run, progress)
+        duration = functools.partial(probe_duration, longest=probe_s, orders=probe_orders)
+        prober = _Prober(base, slo, seeds, pool, run, progress, duration)
         prober.rates([float(round(start_per_min))], unloaded)
         held, failed = prober.bracket()
         factor = 2.0 if failed is None else 0.5

@@ -290,3 +290,13 @@ def test_the_tighter_of_the_stage_and_the_account_throttles_the_intake():
     assert intake["limit_per_s"] == 5
     assert intake["rejected_429"] == intake["throttled_by_api"] > 0 and intake["alarm"]
     assert summary["orders"]["accepted"] <= 5 * 20 + 5
+
+
+def test_a_probe_lasts_its_orders_worth_between_the_floor_and_the_cap():
+    """Slow rates get the full 4 minutes (small buckets refill slowly: a burst would hide an
+    overload in a short probe); fast ones as long as 45,000 orders take, at least 90 s."""
+    assert capacity.probe_duration(3_000) == capacity.PROBE_S
+    assert capacity.probe_duration(30_000) == 90.0
+    assert capacity.probe_duration(18_000) == 150.0
+    assert capacity.probe_duration(200_000) == capacity.PROBE_MIN_S
+    assert capacity.probe_duration(30_000, longest=30) == 30  # the cap caps the floor too
