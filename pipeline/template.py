@@ -223,6 +223,26 @@ class Template:
             props["Definition"] = copy.deepcopy(dict(definition))
         return Template(body, self.path, self.parameters)
 
+    def method_throttles(self) -> dict[tuple[str, str], Mapping[str, Any]]:
+        """The API stages' ``MethodSettings`` entries that throttle, as written, by (resource
+        path, method): ``/~1orders`` read as ``/orders``; ``/*`` and ``*`` for any."""
+        found = {}
+        for _, api in self.of_type("AWS::Serverless::Api", "AWS::ApiGateway::Stage"):
+            for setting in api.get("Properties", {}).get("MethodSettings", []):
+                if "ThrottlingRateLimit" not in setting:
+                    continue
+                path = str(setting.get("ResourcePath", "/*"))
+                if path != "/*":  # after the leading "/", "~1" escapes a "/"
+                    path = path[1:].replace("~1", "/")
+                found[(path, str(setting.get("HttpMethod", "*")).upper())] = setting
+        return found
+
+    def throttle_limit(self, setting: Mapping[str, Any]) -> tuple[float, float]:
+        """A throttling ``MethodSettings`` entry's (requests per second, burst), parameters
+        read as their values; without a burst limit, the rate's."""
+        rate = float(self.value(setting["ThrottlingRateLimit"]))
+        return rate, float(self.value(setting.get("ThrottlingBurstLimit", rate)))
+
     def with_definition_files(self, files: Mapping[str, str | Path]) -> Template:
         """:meth:`with_definitions` from ASL files: ``{"PaymentStateMachine": "mine.asl.json"}``
         (what ``--definition PaymentStateMachine=mine.asl.json`` gives on the command line)."""
@@ -245,6 +265,18 @@ def task_functions(template: Template, state_machine_id: str) -> dict[str, str]:
             if template.resources.get(logical, {}).get("Type") == "AWS::Serverless::Function":
                 mapping["${" + key + "}"] = logical
     return mapping
+
+
+def most_specific(
+    throttles: Mapping[tuple[str, str], Any], path: str, method: str
+) -> tuple[str, str] | None:
+    """The key of :meth:`Template.method_throttles` that throttles ``method path``, as API
+    Gateway picks it: the path and method, the path for any method, any path for the method,
+    any path and method; None when none does."""
+    for key in ((path, method), (path, "*"), ("/*", method), ("/*", "*")):
+        if key in throttles:
+            return key
+    return None
 
 
 # ---------------------------------------------------------------- parameters and conditions
@@ -289,8 +321,8 @@ def _typed(spec: Mapping[str, Any], value: str) -> Any:
 def resolve(  # noqa: C901 — one branch per intrinsic a condition or an Fn::If may use
     source: Mapping[str, Any], parameters: Mapping[str, str]
 ) -> dict[str, Any]:
-    """``source`` as CloudFormation sees it for ``parameters`` (see :class:`Template`)."""
-    body = copy.deepcopy(dict(source))
+    """``source`` as CloudFormation sees it for ``parameters`` (see :class:`Template`): a new
+    document (``walk`` rebuilds every container it passes), ``source`` left as it is."""
     conditions = source.get("Conditions", {})
     held: dict[str, bool] = {}
 
@@ -332,20 +364,21 @@ def resolve(  # noqa: C901 — one branch per intrinsic a condition or an Fn::If
             return [v for v in (walk(item) for item in node) if v is not _NO_VALUE]
         return node
 
-    if "Parameters" in body:  # new dicts: YAML aliases (``*concurrency``) share one
-        body["Parameters"] = {
-            name: {**spec, "Default": _typed(spec, parameters[name])}
-            for name, spec in body["Parameters"].items()
-        }
-    for section in ("Resources", "Outputs"):
-        kept = {}
-        for logical_id, item in body.get(section, {}).items():
-            if "Condition" in item and not holds(item["Condition"]):
-                continue
-            kept[logical_id] = walk({k: v for k, v in item.items() if k != "Condition"})
-        if section in body:
-            body[section] = kept
-    if "Globals" in body:
-        body["Globals"] = walk(body["Globals"])
-    body.pop("Conditions", None)
+    body: dict[str, Any] = {}
+    for section, content in source.items():
+        if section == "Conditions":
+            continue
+        if section == "Parameters":  # new dicts: YAML aliases (``*concurrency``) share one
+            body[section] = {
+                name: {**walk(spec), "Default": _typed(spec, parameters[name])}
+                for name, spec in content.items()
+            }
+        elif section in ("Resources", "Outputs"):
+            body[section] = {
+                logical_id: walk({k: v for k, v in item.items() if k != "Condition"})
+                for logical_id, item in content.items()
+                if "Condition" not in item or holds(item["Condition"])
+            }
+        else:
+            body[section] = walk(content)
     return body

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import base64
 import json
-import math
 import re
 import threading
 import time
@@ -23,7 +22,8 @@ from urllib.parse import parse_qsl, unquote, urlsplit
 
 from pipeline.local.apigw import proxy_event
 from pipeline.local.lambda_context import LambdaContext
-from pipeline.template import Template
+from pipeline.quotas import TokenBucket
+from pipeline.template import Template, most_specific
 
 Handler = Callable[[dict[str, Any], Any], dict[str, Any]]
 MAX_BODY = 10 * 1024 * 1024  # API Gateway's payload limit
@@ -43,52 +43,38 @@ def routes(template: Template) -> list[tuple[str, re.Pattern[str], str, str]]:
 
 
 class StageThrottle:
-    """API Gateway's stage throttling: a token bucket per (resource path, method) from the
-    ``Api``'s ``MethodSettings`` (the most specific setting wins, ``/*`` and ``*`` last)."""
+    """API Gateway's stage throttling: a token bucket per throttling ``MethodSettings`` entry
+    (:meth:`Template.method_throttles`), the most specific one for each request."""
 
     def __init__(self, template: Template, clock: Callable[[], float] = time.monotonic) -> None:
         self.clock = clock
-        self.limits: dict[tuple[str, str], tuple[float, float]] = {}
+        self.buckets = {
+            key: TokenBucket(*template.throttle_limit(setting))
+            for key, setting in template.method_throttles().items()
+        }
         self.retry_after: dict[str, str] = {}
         for _, api in template.of_type("AWS::Serverless::Api"):
-            props = api.get("Properties", {})
-            for setting in props.get("MethodSettings", []):
-                if "ThrottlingRateLimit" not in setting:
-                    continue
-                path = str(setting.get("ResourcePath", "/*"))
-                if path != "/*":  # "/~1orders": after the leading "/", "~1" escapes a "/"
-                    path = path[1:].replace("~1", "/")
-                method = str(setting.get("HttpMethod", "*")).upper()
-                rate = float(template.value(setting["ThrottlingRateLimit"]))
-                burst = float(template.value(setting.get("ThrottlingBurstLimit", rate)))
-                self.limits[(path, method)] = (rate, burst)
-            throttled = props.get("GatewayResponses", {}).get("THROTTLED", {})
+            throttled = api.get("Properties", {}).get("GatewayResponses", {}).get("THROTTLED", {})
             for name, value in throttled.get("ResponseParameters", {}).get("Headers", {}).items():
                 self.retry_after[name] = str(value).strip("'")
-        self._buckets: dict[tuple[str, str], list[float]] = {}  # key -> [tokens, updated]
         self._lock = threading.Lock()
-        self.throttled = 0
 
-    def _limit(self, resource: str, method: str) -> tuple[tuple[str, str], tuple[float, float]]:
-        for key in ((resource, method), (resource, "*"), ("/*", method), ("/*", "*")):
-            if key in self.limits:
-                return key, self.limits[key]
-        return ("", ""), (math.inf, math.inf)
+    @property
+    def limits(self) -> dict[tuple[str, str], tuple[float, float]]:
+        """(resource path, method) -> (requests per second, burst)."""
+        return {key: (bucket.rate, bucket.burst) for key, bucket in self.buckets.items()}
+
+    @property
+    def throttled(self) -> int:
+        return sum(bucket.throttled for bucket in self.buckets.values())
 
     def admit(self, resource: str, method: str) -> bool:
         """Take a token for one request, or count it throttled (False)."""
-        key, (rate, burst) = self._limit(resource, method)
-        if rate == math.inf:
+        key = most_specific(self.buckets, resource, method)
+        if key is None:
             return True
-        now = self.clock()
         with self._lock:
-            tokens, updated = self._buckets.get(key, [burst, now])
-            tokens = min(burst, tokens + (now - updated) * rate)
-            admitted = tokens >= 1
-            self._buckets[key] = [tokens - 1 if admitted else tokens, now]
-            if not admitted:
-                self.throttled += 1
-            return admitted
+            return self.buckets[key].try_take(self.clock())
 
     def response(self) -> tuple[int, dict[str, str], bytes]:
         status, headers, body = _json(429, {"message": "Too Many Requests"})

@@ -15,7 +15,7 @@ import math
 from collections import Counter
 from dataclasses import dataclass, field
 
-from pipeline.sim.quotas import TokenBucket
+from pipeline.quotas import TokenBucket
 
 PARTITION_WRU_PER_S = 1_000.0
 TRANSACTION_FACTOR = 2

@@ -13,7 +13,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field, replace
 from typing import Any
 
-from pipeline.sim.quotas import TokenBucket
+from pipeline.quotas import TokenBucket
 
 
 @dataclass(frozen=True)

@@ -14,7 +14,7 @@ from typing import Any
 
 from pipeline.domain.bus import routes
 from pipeline.domain.remediation import RemediationPolicy
-from pipeline.template import RuleTarget, Template, task_functions
+from pipeline.template import RuleTarget, Template, most_specific, task_functions
 
 __all__ = [
     "RuleTarget",
@@ -116,8 +116,8 @@ class Topology:
         return routes(self.rules, event)
 
 
-# Where the workload enters: placing an order is POST /orders (``~1`` is an escaped "/").
-ORDERS_PATH, ORDERS_METHOD = "/~1orders", "POST"
+# Where the workload enters: placing an order is POST /orders.
+ORDERS_PATH, ORDERS_METHOD = "/orders", "POST"
 
 
 def api_throttle(template: Template) -> tuple[float, float] | None:
@@ -126,29 +126,17 @@ def api_throttle(template: Template) -> tuple[float, float] | None:
     setting = api_throttle_setting(template)
     if setting is None:
         return None
-    rate = float(template.value(setting["ThrottlingRateLimit"]))
-    burst = float(template.value(setting.get("ThrottlingBurstLimit", rate)))
+    rate, burst = template.throttle_limit(setting)
     return rate, max(1.0, burst)
 
 
 def api_throttle_setting(template: Template) -> Mapping[str, Any] | None:
-    """The API's ``MethodSettings`` entry that throttles ``POST /orders``: the one for that
-    path and method, else the ``/*`` one, else None (an entry without
-    ``ThrottlingRateLimit`` throttles nothing here). As written: a value may be a ``Ref``."""
-    entries = [
-        setting
-        for _, api in template.of_type("AWS::Serverless::Api", "AWS::ApiGateway::Stage")
-        for setting in api.get("Properties", {}).get("MethodSettings", [])
-        if "ThrottlingRateLimit" in setting
-    ]
-
-    def matching(path: str, methods: tuple[str, ...]) -> Mapping[str, Any] | None:
-        for setting in entries:
-            if setting.get("ResourcePath") == path and setting.get("HttpMethod") in methods:
-                return setting
-        return None
-
-    return matching(ORDERS_PATH, (ORDERS_METHOD, "*")) or matching("/*", ("*", ORDERS_METHOD))
+    """The API's ``MethodSettings`` entry that throttles ``POST /orders`` (the most specific,
+    :func:`pipeline.template.most_specific`), else None. As written: a value may be a
+    ``Ref``."""
+    throttles = template.method_throttles()
+    key = most_specific(throttles, ORDERS_PATH, ORDERS_METHOD)
+    return None if key is None else throttles[key]
 
 
 def _optional_int(value: Any) -> int | None:

@@ -10,8 +10,8 @@ import simpy
 from simpy_driver import execution
 
 from pipeline.asl import Invoke, TaskFailed
+from pipeline.quotas import TokenBucket
 from pipeline.sim.concurrency import ConcurrencyPool
-from pipeline.sim.quotas import TokenBucket
 
 pytestmark = pytest.mark.system  # long simulations checked against queueing theory
 

@@ -1,10 +1,11 @@
-"""Service quotas as token buckets on simulated time.
+"""Service quotas as token buckets, on whatever clock the caller keeps.
 
 Step Functions Standard state transitions, StartExecution, EventBridge PutEvents and target
 invocations, API Gateway requests: each is a bucket refilled at ``rate`` tokens per second up
-to ``burst`` tokens (the AWS quota pages give both numbers per region; the region profiles
-hold them). A request takes one token or is throttled; over any window of ``t`` seconds a
-bucket admits at most ``rate * t + burst`` requests.
+to ``burst`` tokens (the AWS quota pages give both numbers per region; the simulator's region
+profiles hold them). A request takes one token or is throttled; over any window of ``t``
+seconds a bucket admits at most ``rate * t + burst`` requests. The simulator runs them on
+SimPy time; the local order API on the wall clock (its stage throttle).
 """
 
 from __future__ import annotations
