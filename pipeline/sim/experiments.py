@@ -91,7 +91,8 @@ def sweep(
 ) -> Any:
     """Run every spec on ``executor`` (None: ``workers`` local processes, default one per
     core) and return a pandas DataFrame of their key figures, in the order given.
-    ``progress`` shows a bar (tqdm) on stderr as runs finish."""
+    ``progress`` shows a bar (tqdm) as runs finish: a widget in a notebook, on stderr
+    elsewhere."""
     import pandas as pd
 
     summaries = run_all(specs, executor, workers, progress, run)
@@ -109,7 +110,7 @@ def run_all(
     ``submit`` returning ``concurrent.futures.Future``s: a process pool, Dask's
     ``client.get_executor()``); None: a local pool of ``workers`` spawned processes for
     these runs. A run that fails raises here."""
-    from tqdm import tqdm
+    from tqdm.auto import tqdm  # a widget in a notebook, a bar in a terminal
 
     specs = list(specs)
     summaries: list[dict[str, Any] | None] = [None] * len(specs)
