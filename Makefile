@@ -6,7 +6,7 @@ STAMP := $(VENV)/.installed
 # Exact versions (with hashes) of everything the dev environment needs; `make lock` refreshes it.
 LOCK := requirements-lock.txt
 
-.PHONY: demo test check chaos load lint infra-lint bench lab strip clean graphviz venv lock
+.PHONY: demo test check chaos load lint infra-lint bench lab report strip clean graphviz venv lock
 
 $(PY):
 	python3 -m venv $(VENV)
@@ -53,7 +53,7 @@ graphviz:
 	fi
 
 demo: venv
-	$(PY) -m pipeline demo --orders 1000
+	$(PY) -m pipeline demo --orders 300
 
 # Tests run in WORKERS processes (pytest-xdist; `auto`: one per core, `WORKERS=0` runs them in
 # this one). A module, or a notebook's cells, stays in one worker (--dist loadfile).
@@ -97,8 +97,18 @@ lint: venv
 bench: venv
 	$(PY) -m benchmarks
 
+# JupyterLab on loopback only (LAB_PORT=8890 make lab when 8888 is taken); the link with its
+# token is printed once it is up; Ctrl-C twice stops it.
+LAB_PORT ?= 8888
 lab: venv
-	$(VENV)/bin/jupyter lab notebooks
+	@echo "JupyterLab serves notebooks/ on http://127.0.0.1:$(LAB_PORT)/lab (open the link with the token printed below)"
+	$(VENV)/bin/jupyter lab --ip=127.0.0.1 --port=$(LAB_PORT) --ServerApp.port_retries=0 \
+	  --ServerApp.root_dir=notebooks $$([ "$$(id -u)" = 0 ] && echo --allow-root)
+
+# The design report: every notebook executed (outputs to the site only, notebooks/ stays
+# stripped), one HTML page each, the diagrams and an index: open build/report/index.html.
+report: venv
+	$(PY) -m pipeline.report --out build/report
 
 # Clear outputs and execution counts before committing notebooks (a test checks it).
 strip: venv

@@ -32,7 +32,9 @@ def test_demo_orders_all_end_terminal_with_money_and_stock_conserved(cloud):
     assert report.lake_matches_store and report.lake_rows == report.events
     assert report.one_side_effect_each
     text = out.getvalue()
-    assert "Clock: virtual" in text and "Verdict: all 7 invariants hold." in text
+    assert "(virtual: waits jump)" in text
+    assert text.splitlines()[-1] == "VERDICT: all 7 invariants hold"
+    assert "\r" not in text  # a StringIO is no terminal: plain progress lines, no frames
 
 
 @pytest.mark.parametrize("variant", VARIANTS)
@@ -41,7 +43,7 @@ def test_every_variant_runs_the_demo_with_every_invariant(variant, variant_cloud
     out = io.StringIO()
     report = run_demo(orders=25, seed=1, out=out, cloud=variant_cloud)
     assert sum(report.by_status.values()) == 25 and report.by_status["CONFIRMED"] > 0
-    assert "Verdict: all 7 invariants hold." in out.getvalue()
+    assert out.getvalue().splitlines()[-1] == "VERDICT: all 7 invariants hold"
     machines = {key.split(":")[0] for key in report.executions}
     orchestrated = VARIANTS[variant].get("Coordination", "orchestration") == "orchestration"
     assert machines == ({"OrderSagaStateMachine"} if orchestrated else CHOREOGRAPHY_MACHINES)
@@ -72,6 +74,53 @@ def test_a_carrier_outage_runs_the_whole_saga_back_release_then_refund(variant, 
         assert report.executions == {"OrderSagaStateMachine:SUCCEEDED": 6}
         assert report.retries >= 5 * 6  # each label retried before the saga compensates
     assert report.notifications == 6
+
+
+def test_a_run_is_quiet_unless_given_a_stream(cloud, capsys):
+    report = run_demo(orders=5, seed=4, cloud=cloud)
+    captured = capsys.readouterr()
+    assert captured.out == "" and captured.err == ""
+    assert report.ok and report.verdict() == "VERDICT: all 7 invariants hold"
+
+
+def test_the_report_is_one_deploy_line_progress_a_compact_table_and_one_verdict(cloud):
+    out = io.StringIO()
+    report = run_demo(orders=20, seed=4, out=out, cloud=cloud)
+    lines = out.getvalue().splitlines()
+    assert lines[0].startswith("Stack orders on the local cloud") and "order API on" in lines[0]
+    assert not any(line.startswith("CloudFormation stack") for line in lines)  # no deploy log
+    progress = [line for line in lines if line.startswith("orders posted:")]
+    assert "orders posted: 100% (20/20 orders" in "\n".join(progress)
+    assert 3 <= len(progress) <= 12 and "finishing" in progress[-1]
+    assert sum(line.startswith("  pass  ") for line in lines) == 7
+    assert [line for line in lines if "VERDICT" in line] == [lines[-1]]
+    assert len(lines) < 40
+    table, invariants = report.table(), report.invariants()
+    for measure in (
+        "orders by status",
+        "state machine executions",
+        "task retries",
+        "DLQ remediation",
+        "order latency (pipeline clock)",
+        "time to run this (wall clock)",
+    ):
+        assert measure in table.index
+    assert list(invariants["result"]) == ["pass"] * 7
+    html = report._repr_html_()
+    assert "<table" in html and "VERDICT: all 7 invariants hold" in html
+
+
+def test_order_latency_is_measured_on_the_pipeline_clock_not_the_wall_clock(cloud):
+    """A carrier outage: every order waits out the label's retries (tens of seconds of
+    backoff on the virtual clock) in well under a second of wall time."""
+    report = run_demo(orders=4, seed=5, scenario="carrier-outage", cloud=cloud)
+    latencies = report.pipeline_latencies()
+    assert set(latencies) == set(report.placed_at) and len(latencies) == 4
+    assert report.pipeline_latency(50) > 10 > report.wall_s
+    assert report.pipeline_latency(99) <= report.simulated_s
+    order = next(iter(report.placed_at))
+    figure = report.timeline(order)
+    assert figure.axes[0].get_xlabel() == "seconds since the order was placed (pipeline clock)"
 
 
 def test_throttled_deliveries_are_retried_and_every_order_still_finishes(cloud):

@@ -9,7 +9,14 @@ from pathlib import Path
 
 import pytest
 
-from pipeline.diagrams.workflow import Trace, workflow_graph
+from pipeline.diagrams.workflow import (
+    CAUGHT,
+    STATE_COLOURS,
+    Trace,
+    outcome,
+    retry_policy,
+    workflow_graph,
+)
 from pipeline.sim.engine import envelope
 from pipeline.sim.replay import run_with_outcomes
 from pipeline.template import Template
@@ -74,3 +81,61 @@ def test_a_jsonata_machines_choice_rules_are_labelled_by_their_condition():
     source = workflow_graph(definition).source
     assert "detail-type = 'OrderPlaced'" in source
     assert "{%" not in source and "$states" not in source
+
+
+def test_a_state_whose_error_was_caught_is_orange_not_green(payment):
+    """The console paints a state that failed and was caught orange, the Catch edge it took
+    dashed orange; the states after it green, the states not entered white."""
+    down = trace(payment, "OrderPlaced", ["ok"] + ["GatewayUnavailable"] * 5)
+    assert outcome("Capture", down) == "caught" and outcome("Authorize", down) == "succeeded"
+    assert outcome("Captured", down) == "not entered"
+    source = workflow_graph(payment, down).source
+    capture = next(line for line in source.splitlines() if line.startswith("\tCapture ["))
+    assert f'fillcolor="{STATE_COLOURS["caught"][0]}"' in capture
+    assert f'color="{CAUGHT}"' in capture
+    taken = next(line for line in source.splitlines() if "Capture -> RecordPaymentFailure" in line)
+    assert "style=dashed" in taken and f'color="{CAUGHT}"' in taken
+
+
+def test_every_catch_edge_is_dashed_and_every_task_shows_its_retry_policy(payment):
+    source = workflow_graph(payment).source
+    for name, state in payment["States"].items():
+        for catcher in state.get("Catch", []):
+            edge = next(
+                line for line in source.splitlines() if f"{name} -> {catcher['Next']}" in line
+            )
+            assert "style=dashed" in edge
+        for retrier in state.get("Retry", []):
+            assert f"{retrier['ErrorEquals'][0]}" in source
+            assert f"{retrier.get('MaxAttempts', 3)}x" in source
+    assert 'tooltip="Authorize: Retry ' in source  # every error named there
+
+
+def test_the_legend_names_every_colour_only_with_an_execution(payment):
+    plain = workflow_graph(payment, title="payment").source
+    assert "Catch (dashed)" in plain and "caught error" not in plain
+    overlaid = workflow_graph(payment, trace(payment, "OrderPlaced", ["PaymentDeclined"])).source
+    for words in ("succeeded", "caught error", "failed", "in progress", "not entered"):
+        assert words in overlaid
+    assert "Catch (dashed)" not in workflow_graph(payment, legend=False).source
+
+
+def test_retry_policy_reads_errors_attempts_interval_backoff_and_jitter():
+    state = {
+        "Type": "Task",
+        "Retry": [
+            {
+                "ErrorEquals": ["CarrierUnavailable"],
+                "MaxAttempts": 5,
+                "IntervalSeconds": 2,
+                "BackoffRate": 2.0,
+                "MaxDelaySeconds": 60,
+                "JitterStrategy": "FULL",
+            },
+            {"ErrorEquals": ["A", "B", "C"]},
+        ],
+    }
+    (short, full), (short_default, full_default) = retry_policy(state)
+    assert full == "CarrierUnavailable → 5x, 2 s, x2, ≤60 s, full"
+    assert short == "CarrierUnavailable →\n5x, 2 s, x2, ≤60 s, full"
+    assert full_default == "A, B, C → 3x, 1 s, x2" and short_default.startswith("A +2 →")
