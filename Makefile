@@ -81,10 +81,14 @@ check: venv
 chaos: venv
 	$(PY) -m pipeline chaos --orders 100
 
-# A bounded load test on loopback (default 20,000 orders; ORDERS=2000 for a shorter one).
-ORDERS ?= 20000
+# A bounded load test on loopback: `python -m pipeline serve` loaded by Locust (default 2,000
+# orders from 20 users, offered at 10 orders/s; ORDERS=, USERS=, RATE= to change, RATE=0
+# unpaced), then the invariants; the figures go to .bench/load.json.
+ORDERS ?= 2000
+USERS ?= 20
+RATE ?= 10
 load: venv
-	$(PY) -m benchmarks.load $(ORDERS)
+	$(PY) -m benchmarks.load $(ORDERS) $(USERS) $(RATE)
 
 lint: venv
 	$(VENV)/bin/ruff check pipeline tests benchmarks

@@ -1,5 +1,5 @@
-"""Command line: `python -m pipeline demo | simulate | capacity | lake | diagrams | deploy |
-endpoint | chaos`."""
+"""Command line: `python -m pipeline demo | serve | simulate | capacity | lake | diagrams |
+deploy | endpoint | chaos`."""
 
 from __future__ import annotations
 
@@ -44,6 +44,7 @@ def main(argv: list[str] | None = None) -> int:
     )
     _definition_option(demo)
     _variant_options(demo)
+    _serve_parser(commands)
     simulate = commands.add_parser(
         "simulate", help="simulate the pipeline at scale on SimPy time (no AWS, no moto)"
     )
@@ -109,6 +110,8 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     if args.command in ("deploy", "endpoint"):
         return deploy_command.run(args)
+    if args.command == "serve":
+        return _serve(args)
     commands_here = {"chaos": _chaos, "simulate": _simulate, "capacity": _capacity, "lake": _lake}
     if args.command in commands_here:
         return commands_here[args.command](args)
@@ -146,6 +149,70 @@ def main(argv: list[str] | None = None) -> int:
         ok = not any(check(facts(report)).values())
         return 0 if ok else 1
     return 2
+
+
+def _serve_parser(commands) -> None:
+    from pipeline.serve import DEFAULT_API_PORT, DEFAULT_AWS_PORT, STOCKED_FOR
+
+    serve = commands.add_parser(
+        "serve",
+        help="keep the whole local stack up for real clients (curl, boto3, the AWS CLI, "
+        "Locust): the order API, the AWS endpoint, the sagas running on the wall clock",
+    )
+    serve.add_argument(
+        "--api-port", type=int, default=DEFAULT_API_PORT, help="order API port (0: a free one)"
+    )
+    serve.add_argument(
+        "--aws-port",
+        type=int,
+        default=DEFAULT_AWS_PORT,
+        help="AWS endpoint (moto) port for boto3 and the AWS CLI (0: a free one)",
+    )
+    serve.add_argument(
+        "--time-scale",
+        type=_time_scale,
+        default=1.0,
+        metavar="N",
+        help="run waits, backoffs and the remediation schedule N times faster (default 1)",
+    )
+    serve.add_argument(
+        "--scenario",
+        default="none",
+        choices=sorted(SCENARIOS),
+        help="named, seeded fault scenario (default: none, a clean stack)",
+    )
+    serve.add_argument("--seed", type=int, default=0)
+    serve.add_argument(
+        "--stock-for",
+        type=int,
+        default=STOCKED_FOR,
+        metavar="ORDERS",
+        help="stock the regular SKUs for this many orders (the hot SKU keeps its 6 units)",
+    )
+    serve.add_argument("--log-file", metavar="FILE", help="append the functions' JSON logs here")
+    _definition_option(serve)
+    _variant_options(serve)
+
+
+def _serve(args: argparse.Namespace) -> int:
+    from pipeline.serve import serve
+
+    if args.time_scale is None:
+        print("error: serve runs on the wall clock: --time-scale N", file=sys.stderr)
+        return 2
+    template = _template_with(args.definition, _parameters(args))
+    if template is None:
+        return 2
+    return serve(
+        template,
+        api_port=args.api_port,
+        aws_port=args.aws_port,
+        time_scale=args.time_scale,
+        scenario=args.scenario,
+        seed=args.seed,
+        stocked_for=args.stock_for,
+        log_file=args.log_file,
+    )
 
 
 def _chaos(args: argparse.Namespace) -> int:
@@ -205,7 +272,6 @@ def _simulate(args: argparse.Namespace) -> int:
         flush=True,
     )
     summary = simulate(spec, progress=_progress_bar(sys.stderr))
-    print(file=sys.stderr)
     print(render(summary))
     if args.json:
         with open(args.json, "w") as out:
@@ -389,18 +455,19 @@ def _definition(text: str) -> tuple[str, str]:
 
 
 def _progress_bar(stream):
-    """A bar over the arrival window, redrawn only when it moves (then the drain)."""
-    shown: list[int] = []
+    """The arrival window's progress (a fraction), then the drain: a bar on a terminal, a
+    line per tenth in a log (:class:`pipeline.progress.Progress`)."""
+    from pipeline.progress import Progress
+
+    progress = Progress(100, "arrivals", stream, unit="%")
+    drained: list[bool] = []
 
     def show(done: float) -> None:
-        percent = int(done * 100)
-        if shown and shown[-1] == percent:
-            return
-        shown.append(percent)
-        filled = percent * 30 // 100
-        tail = "  draining in-flight orders" if percent >= 100 else ""
-        stream.write(f"\r[{'#' * filled}{'.' * (30 - filled)}] {percent:3d}%{tail}")
-        stream.flush()
+        progress.to(done * 100)
+        if done >= 1 and not drained:
+            drained.append(True)
+            progress.note("draining in-flight orders")
+            progress.close()
 
     return show
 

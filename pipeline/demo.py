@@ -240,6 +240,12 @@ class DemoReport(RunReport):
         parts.append(f"<p><b>{html.escape(self.verdict())}</b></p>")
         return "\n".join(parts)
 
+    def _repr_pretty_(self, printer: Any, cycle: bool) -> None:
+        """In IPython's console (and a notebook's text view): the compact report, not every
+        field of the dataclass."""
+        summary = [self.deploy_summary] if self.deploy_summary else []
+        printer.text("\n".join([*summary, *self.text()]))
+
     # ------------------------------------------------------------------ one order
     def timeline(self, order_id: str, ax: Any = None, title: str | None = None) -> Any:
         """One order's saga over time (:func:`pipeline.diagrams.timeline.saga_timeline`)."""

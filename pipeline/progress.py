@@ -76,9 +76,11 @@ class Progress:
             self._bar = None
 
     def _line(self, text: str) -> None:
-        count = f"{self.done:,.0f}/{self.total:,.0f}{' ' + self.unit if self.unit else ''}"
-        elapsed = self.clock() - self.started
-        print(f"{self.what}: {text} ({count}, {elapsed:.0f} s)", file=self.stream, flush=True)
+        elapsed = f"{self.clock() - self.started:.0f} s"
+        if self.unit != "%":  # a percentage is its own count
+            unit = f" {self.unit}" if self.unit else ""
+            elapsed = f"{self.done:,.0f}/{self.total:,.0f}{unit}, {elapsed}"
+        print(f"{self.what}: {text} ({elapsed})", file=self.stream, flush=True)
 
     def __enter__(self) -> Progress:
         return self

@@ -836,6 +836,33 @@ def test_dispatch_memos_answer_as_moto():
     assert utils.camelcase_to_underscores is moto_speedups._camelcase_to_underscores
 
 
+def test_retention_is_checked_as_moto_checks_it(speedups, monkeypatch):
+    """A message within its queue's retention period is received, one past it is not, as
+    moto's own check decides; receiving no longer computes the queue's attributes."""
+    from moto.sqs import models
+
+    original = moto_speedups._unpatched(
+        models.SQSBackend, "is_message_valid_based_on_retention_period"
+    )
+    with local_endpoint("inprocess") as endpoint:
+        session = boto3.Session(
+            region_name="us-east-1", aws_access_key_id="x", aws_secret_access_key="x"
+        )
+        sqs = endpoint.client(session, "sqs")
+        url = sqs.create_queue(QueueName="q", Attributes={"MessageRetentionPeriod": "60"})[
+            "QueueUrl"
+        ]
+        sqs.send_message(QueueUrl=url, MessageBody="fresh")
+        backend = models.sqs_backends["123456789012"]["us-east-1"]
+        message = backend.get_queue("q")._messages[0]
+        for now in (message.sent_timestamp / 1000 + 59, message.sent_timestamp / 1000 + 61):
+            monkeypatch.setattr(models, "unix_time", lambda *_, now=now: now)
+            assert moto_speedups._retained(backend, "q", message) == original(backend, "q", message)
+        monkeypatch.undo()
+        received = sqs.receive_message(QueueUrl=url)["Messages"]
+        assert [m["Body"] for m in received] == ["fresh"]
+
+
 def test_objects_serialise_as_moto_serialises_them(speedups):
     """Which attribute answers a member depends on the object's class (its name, its Meta
     aliases, dotted ones too) as well as the member: every kind, in turn, on warm memos."""

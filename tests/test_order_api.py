@@ -89,6 +89,30 @@ def test_same_key_with_another_body_is_a_conflict(deps, aws, stack, template, la
     assert scan_all(aws, stack, template) == before
 
 
+def test_idempotency_keys_are_scoped_per_customer(deps, aws, stack, template, lambda_context):
+    """The spec's decision: a key identifies one customer's request. The same customer
+    reusing it for another body is refused (409, naming Idempotency-Key); another customer
+    sending the same key makes a different request: a second, distinct order (201) that
+    neither reveals nor touches the first."""
+    status, first, _ = request(lambda_context)
+    assert status == 201
+    other_body = {**BODY, "lines": [{"sku": "SKU-1", "quantity": 3}]}
+    status, refused, _ = request(lambda_context, body=other_body)
+    assert (status, refused["error"], refused["field"]) == (
+        409,
+        "IdempotencyKeyReused",
+        "Idempotency-Key",
+    )
+    assert "Idempotency-Key" in refused["message"] and first["order_id"] not in json.dumps(refused)
+    other_customer = {**BODY, "customer_id": "cust-other-1"}
+    status, second, _ = request(lambda_context, body=other_customer)
+    assert status == 201
+    assert second["order_id"] != first["order_id"]
+    assert second["customer_id"] == "cust-other-1" and second["version"] == 1
+    status, again, _ = request(lambda_context, "GET", f"/orders/{first['order_id']}", None, {})
+    assert (status, again) == (200, first)  # the first customer's order is untouched
+
+
 def line(**changes):
     return {**BODY, "lines": [{"sku": "SKU-1", "quantity": 1, **changes}]}
 

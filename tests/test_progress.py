@@ -50,3 +50,21 @@ def test_a_terminal_gets_a_bar_that_redraws_in_place():
     with Progress(10, "orders", out) as progress:
         progress.update(10)
     assert "\r" in out.getvalue() and "10/10" in out.getvalue()
+
+
+def test_simulate_progress_in_a_log_is_lines_then_the_drain():
+    from pipeline.cli import _progress_bar
+
+    out = io.StringIO()
+    show = _progress_bar(out)
+    for done in (0.0, 0.25, 0.5, 0.999, 1.0, 1.0):
+        show(done)
+    lines = out.getvalue().splitlines()
+    assert "\r" not in out.getvalue()
+    assert [line.split(" (")[0] for line in lines] == [
+        "arrivals:  20%",
+        "arrivals:  50%",
+        "arrivals:  90%",
+        "arrivals: 100%",
+        "arrivals: draining in-flight orders",
+    ]

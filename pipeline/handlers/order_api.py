@@ -3,6 +3,9 @@
 POST /orders writes the order row and its OrderPlaced event in one DynamoDB transaction; the
 table's stream publishes the event, so nothing is published that was not stored. The order
 id is derived from (customer, Idempotency-Key): a retried request finds its own order.
+Idempotency keys are scoped per customer (infra/openapi.yaml): the same customer reusing a
+key for another body is refused (409); another customer's identical key is another request,
+a different order, and the answer says nothing of the first.
 """
 
 from __future__ import annotations
@@ -88,6 +91,7 @@ wiring = Wiring(OrderApiDeps.from_env)
 
 
 def order_id_for(customer_id: str, idempotency_key: str) -> str:
+    """The order a customer's request with this key places: keys are scoped per customer."""
     return str(uuid.uuid5(ORDER_NAMESPACE, f"{customer_id}/{idempotency_key}"))
 
 
@@ -173,7 +177,8 @@ def _replay(deps: OrderApiDeps, order_id: str, request: PlaceOrder) -> Response 
         return None
     if row.get("request_hash") != request.digest():
         raise IdempotencyKeyReused(
-            "this Idempotency-Key was used for a different order", field="Idempotency-Key"
+            "this customer used this Idempotency-Key for a different order",
+            field="Idempotency-Key",
         )
     return json_response(200, public(row), {"Location": f"/orders/{order_id}"})
 

@@ -17,8 +17,11 @@ def proxy_event(
     query: Mapping[str, str] | None = None,
     raw_body: str | bytes | None = None,
     stage: str = "v1",
+    content_type: str | None = "application/json",
 ) -> dict[str, Any]:
-    """A proxy event; ``body`` is JSON-encoded, ``raw_body`` is sent as is (bytes: base64)."""
+    """A proxy event; ``body`` is JSON-encoded, ``raw_body`` is sent as is (bytes: base64).
+    ``content_type`` is the Content-Type assumed when ``headers`` carry none (in any case);
+    None passes the headers exactly as sent, as API Gateway does."""
     encoded = False
     text: str | None
     if raw_body is not None:
@@ -28,7 +31,9 @@ def proxy_event(
             text = raw_body
     else:
         text = json.dumps(body) if body is not None else None
-    all_headers = {"Content-Type": "application/json", **(headers or {})}
+    all_headers = dict(headers or {})
+    if content_type is not None and not any(k.lower() == "content-type" for k in all_headers):
+        all_headers = {"Content-Type": content_type, **all_headers}
     return {
         "resource": path,
         "path": path,

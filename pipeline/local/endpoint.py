@@ -16,6 +16,8 @@ on request, hands Step Functions' StartExecution to the local runtime, and keeps
 
 from __future__ import annotations
 
+import contextlib
+import contextvars
 import importlib
 import io
 import json
@@ -26,7 +28,7 @@ import socket
 import threading
 import time
 from abc import ABC, abstractmethod
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import Any, Literal, Self, TypeVar
 from urllib.parse import urlsplit
 
@@ -459,10 +461,26 @@ def _bytes(body: bytes | str | None) -> bytes:
     return body if isinstance(body, bytes) else (body or "").encode()
 
 
+_HTTP_PORT: contextvars.ContextVar[int] = contextvars.ContextVar("http_port", default=0)
+
+
+@contextlib.contextmanager
+def http_port(port: int) -> Iterator[None]:
+    """HTTP endpoints made inside (by :func:`local_endpoint`, so by a local cloud or runtime
+    deployed meanwhile) listen on ``port`` instead of a free one: a long-running stack's
+    fixed address (``python -m pipeline serve --aws-port``)."""
+    token = _HTTP_PORT.set(port)
+    try:
+        yield
+    finally:
+        _HTTP_PORT.reset(token)
+
+
 def local_endpoint(transport: Transport = DEFAULT_TRANSPORT) -> Endpoint:
-    """The local cloud over ``transport``: ``"inprocess"`` or ``"http"``."""
+    """The local cloud over ``transport``: ``"inprocess"`` or ``"http"`` (on a free port,
+    or the one :func:`http_port` sets)."""
     if transport == "inprocess":
         return InProcessEndpoint()
     if transport == "http":
-        return LocalEndpoint()
+        return LocalEndpoint(port=_HTTP_PORT.get())
     raise ValueError(f"unknown transport {transport!r}: 'inprocess' or 'http'")

@@ -31,7 +31,7 @@ import threading
 import warnings
 from collections import Counter
 from collections.abc import Callable, Iterator, Mapping
-from typing import Any
+from typing import Any, TextIO
 from unittest import mock
 
 from pipeline.asl import Execution, ExecutionRun, Invoke, TaskFailed
@@ -70,7 +70,14 @@ class LocalRuntime:
     environment (after the template's and the faults'); ``say`` gets progress lines.
     Functions log structured JSON to stdout as in Lambda; ``quiet`` swallows it meanwhile.
     ``cloud`` is a :class:`~pipeline.local.cloud.LocalCloud` to run on (emptied first, and
-    left running after), instead of deploying one of the run's own.
+    left running after), instead of deploying one of the run's own. ``api_port`` is the
+    order API's port (0: a free one); ``log_sink`` is where swallowed output goes (kept in
+    memory unless given: a long-running stack passes a file or ``os.devnull``).
+
+    Functions run one invocation at a time (:attr:`invocations`, a lock held by the order
+    API's server threads and by :meth:`pump` around each call): a handler module keeps
+    per-invocation state in module globals (powertools' resolver, logger keys and metrics),
+    so two calls at once would mix them, as two events never mix in one Lambda sandbox.
     """
 
     def __init__(
@@ -85,6 +92,8 @@ class LocalRuntime:
         say: Callable[[str], None] | None = None,
         quiet: bool = True,
         cloud: LocalCloud | None = None,
+        api_port: int = 0,
+        log_sink: TextIO | None = None,
     ) -> None:
         self.template = template or (cloud.template if cloud else Template.load())
         self.injected = faults or Faults()
@@ -94,6 +103,9 @@ class LocalRuntime:
         self.say = say or (lambda _text: None)
         self.quiet = quiet
         self.shared = cloud
+        self.api_port = api_port
+        self.log_sink = log_sink
+        self.invocations = threading.RLock()  # one function invocation at a time
         self.clock = RuntimeClock(time_scale)
         self.scheduler = Scheduler(self.clock)
         self.faults = random.Random(stream_seed(seed, "faults"))
@@ -127,7 +139,7 @@ class LocalRuntime:
         process = {**PROCESS_DEFAULTS, **_powertools_switches(self.environment)}
         self._exit.enter_context(mock.patch.dict(os.environ, process))
         if self.quiet:
-            self._exit.enter_context(swallowed_output())
+            self._exit.enter_context(swallowed_output(self.log_sink))
         # A function that emits no metric on an invocation (a quiet remediation pass) makes
         # powertools warn on every call; in Lambda that goes to its log, here to the console.
         self._exit.enter_context(warnings.catch_warnings())
@@ -183,12 +195,28 @@ class LocalRuntime:
         rng = random.Random(stream_seed(self.seed, "sdk-backoff"))
         self._exit.enter_context(sdk_backoff_on(self.clock, rng))
         self._exit.enter_context(ctrl_c_between_steps(self))
-        self.api = self._exit.enter_context(LocalApi(self.template, self.functions.handler))
+        self.api = self._exit.enter_context(
+            LocalApi(self.template, self._api_handler, port=self.api_port)
+        )
         self.say(f"Order API on {self.api.url} (HTTP, API Gateway proxy events).")
 
     def client(self, service: str) -> Any:
         """A boto3 client of the local cloud."""
         return self.cloud.client(service)
+
+    def call(self, function_id: str, payload: Any) -> Any:
+        """Invoke a function (as Lambda does), one invocation at a time."""
+        with self.invocations:
+            return self.functions.invoke(function_id, payload)
+
+    def _api_handler(self, function_id: str) -> Callable[[Any, Any], Any]:
+        """What the order API's server threads call: the handler, under the same lock."""
+
+        def locked(event: Any, context: Any) -> Any:
+            with self.invocations:
+                return self.functions.handler(function_id)(event, context)
+
+        return locked
 
     @property
     def calls(self) -> tuple[int, float]:
@@ -245,7 +273,7 @@ class LocalRuntime:
         config = MappingConfig.from_template(self.template, function_id)
         return StreamMapping(
             config,
-            lambda event: self.functions.invoke(function_id, event),
+            lambda event: self.call(function_id, event),
             self.client("dynamodbstreams"),
             self.stack.resources["EventsTable"].attributes["StreamArn"],
             self.client("sqs"),
@@ -308,9 +336,7 @@ class LocalRuntime:
     def remediate(self) -> dict[str, int]:
         """One tick of the DLQ remediation schedule (the template's rate), on the clock."""
         self.next_remediation = self.clock.now() + self.remediation_period
-        summary: dict[str, int] = self.functions.invoke(
-            "DlqRemediationFunction", {"source": "aws.events"}
-        )
+        summary: dict[str, int] = self.call("DlqRemediationFunction", {"source": "aws.events"})
         self.remediation.update(summary)
         return summary
 
@@ -409,7 +435,7 @@ class LocalRuntime:
         side effects but before its response, when those faults are injected."""
         if self.faults.random() < self.injected.lambda_throttle_rate:
             raise TaskFailed("Lambda.TooManyRequestsException", "Rate exceeded (injected)")
-        result = self.functions.invoke(function_id, payload)
+        result = self.call(function_id, payload)
         if self.faults.random() < self.injected.task_timeout_rate:
             raise TaskFailed("States.Timeout", "Task timed out after its work was done (injected)")
         return result
@@ -459,11 +485,11 @@ def ctrl_c_between_steps(runtime: LocalRuntime) -> Iterator[None]:
 
 
 @contextlib.contextmanager
-def swallowed_output() -> Iterator[None]:
+def swallowed_output(sink: TextIO | None = None) -> Iterator[None]:
     """Handlers' stdout (their JSON logs) kept out of the report: stdout is redirected, and
     log handlers made earlier with a reference to the real stdout (a module-level
-    powertools Logger) write to the same sink meanwhile."""
-    sink = io.StringIO()
+    powertools Logger) write to the same sink meanwhile (in memory unless ``sink``)."""
+    sink = sink if sink is not None else io.StringIO()
     streams = (sys.stdout, sys.__stdout__)
     moved = []
     for logger in [logging.getLogger(), *logging.Logger.manager.loggerDict.values()]:
