@@ -39,6 +39,7 @@ import uuid
 from collections import Counter
 from collections.abc import Callable, Iterator
 from concurrent.futures import Future
+from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any, TextIO
 
@@ -140,6 +141,8 @@ class Server:
                     quiet=True,
                     api_port=self.api_port,
                     log_sink=logs,
+                    # Histories and execution dates in real time, as a user reads them.
+                    started_at=datetime.now(UTC),
                 )
             )
 
@@ -218,7 +221,7 @@ class Server:
         )
         clock = f"wall clock x{self.time_scale:g}"
         faults = "no faults" if self.scenario == "none" else f"faults {self.scenario!r}"
-        stock = ", ".join(f"{sku} {self.stock[sku]:,}" for sku, *_ in CATALOGUE)
+        stock = "; ".join(f"{sku} {self.stock[sku]:,} units" for sku, *_ in CATALOGUE)
         body = '{"customer_id":"cust-001","lines":[{"sku":"KB-001","quantity":1}]}'
         lines = [
             "",
@@ -446,6 +449,13 @@ def serve(
         )
         try:
             return server.serve_forever()
+        except KeyboardInterrupt:  # a second Ctrl-C (or SIGTERM) during the stop: stop now
+            print(
+                "\nStopped at once (second interrupt): work in flight was abandoned with the "
+                "in-memory stack.",
+                file=sys.stderr,
+            )
+            return 130
         except OSError as error:  # a port in use, most likely
             print(f"error: {error}", file=sys.stderr)
             return 1

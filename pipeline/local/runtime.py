@@ -31,6 +31,7 @@ import threading
 import warnings
 from collections import Counter
 from collections.abc import Callable, Iterator, Mapping
+from datetime import datetime
 from typing import Any, TextIO
 from unittest import mock
 
@@ -45,7 +46,7 @@ from pipeline.local.firehose import LocalFirehose
 from pipeline.local.functions import RUNTIME_VARIABLES, LocalFunctions
 from pipeline.local.http_api import LocalApi
 from pipeline.local.stream_mapping import MappingConfig, StreamMapping
-from pipeline.seeds import stream_seed
+from pipeline.seeds import EPOCH, stream_seed
 from pipeline.template import Template
 
 # What Lambda's runtime process sets and powertools reads from the process environment at
@@ -73,6 +74,8 @@ class LocalRuntime:
     left running after), instead of deploying one of the run's own. ``api_port`` is the
     order API's port (0: a free one); ``log_sink`` is where swallowed output goes (kept in
     memory unless given: a long-running stack passes a file or ``os.devnull``).
+    ``started_at`` is the pipeline clock's zero as a date (the fixed epoch, so a seeded run's
+    histories repeat; a long-running stack on the wall clock passes now).
 
     Functions run one invocation at a time (:attr:`invocations`, a lock held by the order
     API's server threads and by :meth:`pump` around each call): a handler module keeps
@@ -94,6 +97,7 @@ class LocalRuntime:
         cloud: LocalCloud | None = None,
         api_port: int = 0,
         log_sink: TextIO | None = None,
+        started_at: datetime = EPOCH,
     ) -> None:
         self.template = template or (cloud.template if cloud else Template.load())
         self.injected = faults or Faults()
@@ -106,7 +110,7 @@ class LocalRuntime:
         self.api_port = api_port
         self.log_sink = log_sink
         self.invocations = threading.RLock()  # one function invocation at a time
-        self.clock = RuntimeClock(time_scale)
+        self.clock = RuntimeClock(time_scale, start=started_at)
         self.scheduler = Scheduler(self.clock)
         self.faults = random.Random(stream_seed(seed, "faults"))
         self.walks: list[tuple[str, Execution]] = []  # (machine, execution), as they ended
