@@ -68,8 +68,18 @@ class Served:
         answer (``quiet`` False after ``timeout`` seconds)."""
         deadline = time.monotonic() + timeout
         seen: dict[str, Any] = {"quiet": False}
+        next_line = time.monotonic()
         while time.monotonic() < deadline:
             health = self.get("/health")
+            if time.monotonic() >= next_line:  # a line every 15 s: a long wait is not a hang
+                next_line += 15
+                executions = sum(health["executions"].values())
+                waiting = sum(health["in_flight"].values())
+                print(
+                    f"  settling: {health['orders_accepted']:,} orders accepted, {executions:,} "
+                    f"executions finished, {waiting:,} waiting or queued",
+                    flush=True,
+                )
             if health["quiet"] and health["orders_accepted"] >= orders:
                 seen = self.get("/invariants")
                 if seen["quiet"]:
@@ -195,6 +205,8 @@ def main(orders: int = ORDERS, users: int = USERS, rate: float = RATE) -> dict[s
     with served("--stock-for", str(orders)) as server, tempfile.TemporaryDirectory() as work:
         started = time.perf_counter()
         host = server.api.removesuffix("/v1")
+        pace = f"{rate:g} orders/s offered" if rate else "unpaced"
+        print(f"Locust: {orders:,} orders from {users} users, {pace}, against {host}", flush=True)
         stats = run_locust(host, users, orders, 3_600, Path(work), rate)
         posted_s = time.perf_counter() - started
         seen = server.wait_quiet(orders, timeout=max(600.0, orders / 2))

@@ -322,7 +322,7 @@ def run_demo(
         if not log:
             say(report.deploy_summary)
         report.definitions = dict(runtime.deployment.definitions)
-        _stock_the_shelves(runtime, report.initial_stock)
+        stock_the_shelves(runtime, report.initial_stock)
         started = time.perf_counter()
         with _progress(orders, out, verbose, progress) as bar:
             try:
@@ -433,7 +433,8 @@ def order_lines(rng: random.Random, hot_share: float = HOT_SKU_SHARE) -> list[di
     return [{"sku": sku, "quantity": rng.randint(1, 3)} for sku, *_ in picked]
 
 
-def _stock_the_shelves(runtime: LocalRuntime, stock: Mapping[str, int]) -> None:
+def stock_the_shelves(runtime: LocalRuntime, stock: Mapping[str, int]) -> None:
+    """The catalogue in the inventory table, with ``stock`` units of each SKU."""
     table, dynamodb = runtime.stack.ref("InventoryTable"), runtime.client("dynamodb")
     for sku, name, price, _ in CATALOGUE:
         item = {"pk": f"sku#{sku}", "sku": sku, "name": name, "unit_price": Decimal(price)}

@@ -40,11 +40,9 @@ from collections import Counter
 from collections.abc import Callable, Iterator
 from concurrent.futures import Future
 from datetime import UTC, datetime
-from decimal import Decimal
 from typing import Any, TextIO
 
-from pipeline.adapters.dynamo import to_item
-from pipeline.demo import CATALOGUE, initial_stock
+from pipeline.demo import CATALOGUE, initial_stock, stock_the_shelves
 from pipeline.domain.invariants import check, verdict
 from pipeline.domain.order import TERMINAL
 from pipeline.faults import Faults
@@ -123,7 +121,7 @@ class Server:
         for line in deploy_log:
             print(line, file=logs)
         self._mirror = ExecutionMirror(self.runtime)
-        self._stock_the_shelves()
+        stock_the_shelves(self.runtime, self.stock)
         self.runtime.api.mount("/health", self.health)
         self.runtime.api.mount("/invariants", lambda: (200, self.ask(self.invariants)))
         return self.runtime
@@ -203,13 +201,6 @@ class Server:
             self.say(f"    {item}")
 
     # ------------------------------------------------------------------ set-up
-    def _stock_the_shelves(self) -> None:
-        table, dynamodb = self.runtime.stack.ref("InventoryTable"), self.runtime.client("dynamodb")
-        for sku, name, price, _ in CATALOGUE:
-            item = {"pk": f"sku#{sku}", "sku": sku, "name": name, "unit_price": Decimal(price)}
-            item |= {"available": self.stock[sku], "reserved": 0, "shipped": 0}
-            dynamodb.put_item(TableName=table, Item=to_item(item))
-
     def _print_banner(self) -> None:
         runtime, api = self.runtime, self.runtime.api
         orders = runtime.stack.ref("OrdersTable")
