@@ -280,13 +280,14 @@ def _noun(graph: Graph, nodes: list[str]) -> str:
 
 
 def rows(graph: Graph) -> list[list[str]]:
-    """The rows, top to bottom: the tiers in the order an order flows; within a tier, the
-    steps (the longest path to each node inside the tier: the bus, then its rules, then their
-    DLQs), consecutive steps sharing a row while it holds at most ``MAX_ROW`` nodes."""
+    """The rows, top to bottom: the client alone (where an order starts), then the tiers in
+    the order an order flows; within a tier, the steps (the longest path to each node inside
+    the tier: the bus, then its rules, then their DLQs), consecutive steps sharing a row while
+    it holds at most ``MAX_ROW`` nodes."""
     forward = [e for e in graph.edges if e.label not in ("alarm", "drain", "redrive")]
-    out: list[list[str]] = []
+    out: list[list[str]] = [[CLIENT]] if CLIENT in graph.nodes else []  # where orders start
     for tier in FLOW:
-        members = sorted(n for n in graph.nodes if graph.tier(n) == tier)
+        members = sorted(n for n in graph.nodes if graph.tier(n) == tier and n != CLIENT)
         level = dict.fromkeys(members, 0)
         for _ in members:  # longest path within the tier (relaxed, bounded: no cycles assumed)
             for e in forward:
