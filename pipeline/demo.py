@@ -38,7 +38,7 @@ from pipeline.faults import Faults
 from pipeline.faults import scenario as fault_scenario
 from pipeline.local.cloud import LocalCloud
 from pipeline.local.endpoint import DEFAULT_TRANSPORT, Transport
-from pipeline.local.observed import RunReport, facts, observe
+from pipeline.local.observed import RunReport, facts, nearest_rank, observe, order_of
 from pipeline.local.runtime import LocalRuntime
 from pipeline.progress import Progress, interactive
 from pipeline.template import Template
@@ -93,11 +93,7 @@ class DemoReport(RunReport):
 
     def pipeline_latency(self, q: float) -> float:
         """Nearest-rank percentile ``q`` of :meth:`pipeline_latencies` (0 when none)."""
-        values = sorted(self.pipeline_latencies().values())
-        if not values:
-            return 0.0
-        rank = min(len(values) - 1, max(0, -(-len(values) * q // 100) - 1))
-        return values[int(rank)]
+        return nearest_rank(self.pipeline_latencies().values(), q)
 
     # ------------------------------------------------------------------ the report
     def rows(self) -> list[tuple[str, str]]:
@@ -364,7 +360,8 @@ def pipeline_latencies(
     first (a duplicate delivery's runs later and changes nothing)."""
     first_end: dict[str, dict[tuple[str, str], datetime]] = {}
     for machine, execution in runs:
-        detail_type, order_id = _started_by(execution)
+        order_id = order_of(execution)
+        detail_type = str((execution.input or {}).get("detail-type", ""))
         if order_id is None or execution.stop is None:
             continue
         ends = first_end.setdefault(order_id, {})
@@ -375,15 +372,6 @@ def pipeline_latencies(
         for order_id, ends in first_end.items()
         if order_id in placed
     }
-
-
-def _started_by(execution: Execution) -> tuple[str, str | None]:
-    """(detail-type, order id) of the event that started an execution."""
-    if not execution.history:
-        return "", None
-    started = execution.history[0].get("executionStartedEventDetails", {})
-    event = started.get("input") or {}
-    return str(event.get("detail-type", "")), (event.get("detail") or {}).get("order_id")
 
 
 class _NoProgress:

@@ -37,7 +37,7 @@ import threading
 import time
 import uuid
 from collections import Counter
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from concurrent.futures import Future
 from datetime import UTC, datetime
 from typing import Any, TextIO
@@ -49,7 +49,7 @@ from pipeline.faults import Faults
 from pipeline.local.endpoint import http_port
 from pipeline.local.functions import RUNTIME_VARIABLES
 from pipeline.local.observed import RunReport, facts, observe
-from pipeline.local.runtime import LocalRuntime
+from pipeline.local.runtime import LocalRuntime, stop_between_steps
 from pipeline.template import Template
 
 DEFAULT_API_PORT = 3000  # as `sam local start-api`
@@ -154,7 +154,7 @@ class Server:
         with self._exit:
             self.start()
             self._print_banner()
-            with _on_sigterm(self.stop):
+            with stop_between_steps(self.runtime, (signal.SIGTERM,)):
                 self._pump_loop()
             self._shut_down()
         self.say("Stopped cleanly: nothing half-written, the audit trail flushed.")
@@ -369,15 +369,13 @@ class ExecutionMirror:
             arn = self.arns[machine]
             _, _, _, region, account, _, name = arn.split(":", 6)
             state_machine = self.backends[account][region].describe_state_machine(arn)
-            started = execution.history[0] if execution.history else {}
-            given = started.get("executionStartedEventDetails", {}).get("input", {})
             mirrored = MotoExecution(
                 region_name=region,
                 account_id=account,
                 state_machine_name=name,
                 execution_name=str(uuid.uuid4()),
                 state_machine_arn=arn,
-                execution_input=json.dumps(given, default=str),
+                execution_input=json.dumps(execution.input, default=str),
             )
             mirrored.status = execution.status
             mirrored.start_date = execution.start or mirrored.start_date
@@ -386,28 +384,6 @@ class ExecutionMirror:
                 mirrored.output = json.dumps(execution.output, default=str)
             mirrored.error, mirrored.cause = execution.error, execution.cause
             state_machine.executions.append(mirrored)
-
-
-@contextlib.contextmanager
-def _on_sigterm(stop: Callable[[], None]) -> Iterator[None]:
-    """SIGTERM stops as Ctrl-C does (between two steps; a second one at once); outside the
-    main thread, nothing."""
-    if threading.current_thread() is not threading.main_thread():
-        yield
-        return
-    stopping: list[bool] = []
-
-    def on_sigterm(_signum: int, _frame: Any) -> None:
-        if stopping:  # a second SIGTERM: stop at once, as a second Ctrl-C does
-            raise KeyboardInterrupt
-        stopping.append(True)
-        stop()
-
-    previous = signal.signal(signal.SIGTERM, on_sigterm)
-    try:
-        yield
-    finally:
-        signal.signal(signal.SIGTERM, previous)
 
 
 def serve(

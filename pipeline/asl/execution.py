@@ -48,6 +48,14 @@ class Execution:
     start: datetime | None = None
     stop: datetime | None = None
 
+    @property
+    def input(self) -> Any:
+        """The input the execution started with, as its ``ExecutionStarted`` event carries it
+        (``{}`` without one)."""
+        if not self.history:
+            return {}
+        return self.history[0].get("executionStartedEventDetails", {}).get("input", {})
+
     def count(self, event_type: str) -> int:
         """How many history events of one type (e.g. TaskFailed) the execution has."""
         return sum(1 for e in self.history if e["type"] == event_type)

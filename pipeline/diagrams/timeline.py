@@ -64,7 +64,7 @@ def spans(executions: Iterable[tuple[str, Execution]]) -> list[Span]:
     seen: dict[str, int] = {}
     for machine, execution in ordered:
         seen[machine] = seen.get(machine, 0) + 1
-        result += _spans_of(machine, seen[machine], execution)
+        result += spans_of(execution, machine, seen[machine])
     return result
 
 
@@ -72,10 +72,11 @@ def _first_moment(execution: Execution) -> datetime:
     return execution.history[0]["timestamp"] if execution.history else datetime.max
 
 
-def _spans_of(machine: str, run: int, execution: Execution) -> list[Span]:
+def spans_of(execution: Execution, machine: str = "", run: int = 1) -> list[Span]:
+    """One execution's state entries, in the order entered: a state left while its last
+    attempt was failing was left through a Catch (``caught``)."""
     history = execution.history
-    started = history[0].get("executionStartedEventDetails", {}) if history else {}
-    trigger = str((started.get("input") or {}).get("detail-type", ""))
+    trigger = str((execution.input or {}).get("detail-type", ""))
     compensating = trigger in COMPENSATING_EVENTS
     out: list[Span] = []
     current: Span | None = None

@@ -10,12 +10,14 @@ what the colours and edges mean.
 from __future__ import annotations
 
 import html
+import itertools
 from collections import Counter
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
 from pipeline.asl import Execution
+from pipeline.diagrams.timeline import spans_of
 
 SHAPES = {"Task": "box", "Choice": "diamond", "Succeed": "doublecircle", "Fail": "doubleoctagon"}
 TAKEN, CAUGHT, FAILED, VISITED = "#1e7b34", "#d9822b", "#c0392b", "#d4edda"
@@ -45,23 +47,17 @@ class Trace:
 
     @classmethod
     def of(cls, execution: Execution) -> Trace:
+        """Read from the execution's state entries (the timeline's, one walk of its history)."""
         trace = cls(status=execution.status, error=execution.error)
         trace.retries = execution.retries_by_state()
-        previous, failing = None, False
-        for event in execution.history:
-            kind = event["type"]
-            if kind.endswith("StateEntered"):
-                name = event[kind[0].lower() + kind[1:] + "EventDetails"]["name"]
-                trace.entered[name] += 1
-                if previous is not None:
-                    (trace.caught if failing else trace.taken).add((previous, name))
-                previous, failing = name, False
-            elif kind in ("TaskFailed", "TaskTimedOut") and previous is not None:
-                trace.errors[previous] += 1
-                failing = True
-            elif kind in ("TaskSucceeded", "TaskScheduled"):
-                failing = False
-        trace.last = previous
+        entries = spans_of(execution)
+        for span, after in itertools.pairwise(entries):
+            (trace.caught if span.caught else trace.taken).add((span.state, after.state))
+        for span in entries:
+            trace.entered[span.state] += 1
+            if span.failures:
+                trace.errors[span.state] += len(span.failures)
+        trace.last = entries[-1].state if entries else None
         return trace
 
 

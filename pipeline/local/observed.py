@@ -14,7 +14,7 @@ import math
 import pathlib
 import tempfile
 from collections import Counter
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import datetime
 from decimal import Decimal
@@ -90,14 +90,11 @@ class RunReport:
 
     def executions_of(self, order_id: str) -> list[tuple[str, Execution]]:
         """The executions (machine, execution) an order's events started, in order."""
-        return [(m, e) for m, e in self.runs if _order_of(e) == order_id]
+        return [(m, e) for m, e in self.runs if order_of(e) == order_id]
 
     def latency_percentile(self, q: float) -> float:
         """Nearest-rank percentile of order latency (0 when no order finished)."""
-        if not self.latencies_s:
-            return 0.0
-        ordered = sorted(self.latencies_s)
-        return ordered[min(len(ordered) - 1, max(0, math.ceil(q / 100 * len(ordered)) - 1))]
+        return nearest_rank(self.latencies_s, q)
 
     @property
     def money_reconciled(self) -> bool:
@@ -222,12 +219,17 @@ def _fill_report(report: RunReport, runtime: LocalRuntime) -> None:
     }
 
 
-def _order_of(execution: Execution) -> str | None:
+def nearest_rank(values: Iterable[float], q: float) -> float:
+    """The nearest-rank percentile ``q`` of ``values`` (0 when there are none)."""
+    ordered = sorted(values)
+    if not ordered:
+        return 0.0
+    return ordered[min(len(ordered) - 1, max(0, math.ceil(q / 100 * len(ordered)) - 1))]
+
+
+def order_of(execution: Execution) -> str | None:
     """The order an execution ran for, from the event it started with."""
-    started = (
-        execution.history[0].get("executionStartedEventDetails", {}) if execution.history else {}
-    )
-    detail = (started.get("input") or {}).get("detail") or {}
+    detail = (execution.input or {}).get("detail") or {}
     return detail.get("order_id")
 
 
@@ -240,7 +242,7 @@ def _per_order(
         if e["event_type"] in COMPENSATION_STARTING_EVENTS and e["order_id"] in per_order:
             per_order[e["order_id"]]["compensated"] = 1
     for machine, walk in runtime.walks:
-        order_id = walk.history[0]["executionStartedEventDetails"]["input"]["detail"]["order_id"]
+        order_id = walk.input["detail"]["order_id"]
         for state, count in walk.retries_by_state().items():
             per_order[order_id][f"retries:{machine}.{state}"] += count
     for order_id, count in runtime.delivery.dead_lettered_orders.items():

@@ -198,7 +198,7 @@ class LocalRuntime:
         self._inject_poison(self.injected.poison_records)
         rng = random.Random(stream_seed(self.seed, "sdk-backoff"))
         self._exit.enter_context(sdk_backoff_on(self.clock, rng))
-        self._exit.enter_context(ctrl_c_between_steps(self))
+        self._exit.enter_context(stop_between_steps(self))
         self.api = self._exit.enter_context(
             LocalApi(self.template, self._api_handler, port=self.api_port)
         )
@@ -369,7 +369,7 @@ class LocalRuntime:
         return moved
 
     def check_stop(self) -> None:
-        """Stop here if Ctrl-C was pressed (see :func:`ctrl_c_between_steps`)."""
+        """Stop here if Ctrl-C was pressed (see :func:`stop_between_steps`)."""
         if self.stop_requested:
             raise KeyboardInterrupt
 
@@ -467,25 +467,29 @@ class LocalRuntime:
 
 
 @contextlib.contextmanager
-def ctrl_c_between_steps(runtime: LocalRuntime) -> Iterator[None]:
-    """Ctrl-C stops the run between two steps (an order posted, a pump round), never inside
-    one: Python raises KeyboardInterrupt wherever the main thread is, and one raised inside a
-    finaliser or a garbage-collection callback is printed and lost. A second Ctrl-C stops at
-    once. Outside the main thread (no signal handlers there) Ctrl-C behaves as usual."""
+def stop_between_steps(
+    runtime: LocalRuntime, signals: tuple[int, ...] = (signal.SIGINT,)
+) -> Iterator[None]:
+    """Ctrl-C (or another of ``signals``: a long-running stack adds SIGTERM) stops the run
+    between two steps (an order posted, a pump round), never inside one: Python raises
+    KeyboardInterrupt wherever the main thread is, and one raised inside a finaliser or a
+    garbage-collection callback is printed and lost. A second signal stops at once. Outside
+    the main thread (no signal handlers there) the signals behave as usual."""
     if threading.current_thread() is not threading.main_thread():
         yield
         return
 
-    def on_sigint(signum: int, frame: Any) -> None:
+    def on_signal(signum: int, frame: Any) -> None:
         if runtime.stop_requested:
             raise KeyboardInterrupt
         runtime.stop_requested = True
 
-    previous = signal.signal(signal.SIGINT, on_sigint)
+    previous = {signum: signal.signal(signum, on_signal) for signum in signals}
     try:
         yield
     finally:
-        signal.signal(signal.SIGINT, previous)
+        for signum, handler in previous.items():
+            signal.signal(signum, handler)
 
 
 @contextlib.contextmanager
