@@ -59,6 +59,16 @@ _PLACEHOLDER = re.compile(r"\$\{([^}!][^}]*)\}")  # a DefinitionSubstitutions ${
 
 
 @dataclass(frozen=True)
+class ApiRoute:
+    """A function's ``Api`` event: the method and resource path it answers on which API."""
+
+    function_id: str
+    method: str  # upper case
+    path: str  # the resource path, ``/orders/{order_id}``
+    api: str | None  # the logical id of its ``RestApiId`` (None: SAM's implicit API)
+
+
+@dataclass(frozen=True)
 class RuleTarget:
     """A pattern rule's state-machine target: where matching events go, how delivery is
     retried, and the dead-letter queue that takes what never got there."""
@@ -126,6 +136,19 @@ class Template:
 
     def properties(self, logical_id: str) -> Mapping[str, Any]:
         return self.resources[logical_id].get("Properties", {})
+
+    def api_routes(self) -> list[ApiRoute]:
+        """Every function's ``Api`` events, in template order."""
+        out = []
+        for function_id, function in self.of_type("AWS::Serverless::Function"):
+            for event in (function.get("Properties", {}).get("Events") or {}).values():
+                if event.get("Type") != "Api":
+                    continue
+                props = event["Properties"]
+                api = props.get("RestApiId")
+                api_id = api.get("Ref") if isinstance(api, Mapping) else None
+                out.append(ApiRoute(function_id, props["Method"].upper(), props["Path"], api_id))
+        return out
 
     def rule_targets(self) -> list[RuleTarget]:
         """Every pattern rule's state-machine targets, in rule order (schedules left out)."""

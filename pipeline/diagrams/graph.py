@@ -250,12 +250,7 @@ def _connect_clients(graph: Graph, template: Template) -> None:
     methods that change something; its reads when it has none), as its functions declare
     them."""
     for api in [n for n, kind in graph.nodes.items() if kind == "AWS::Serverless::Api"]:
-        routes = set()
-        for _, function in template.of_type("AWS::Serverless::Function"):
-            for event in (function.get("Properties", {}).get("Events") or {}).values():
-                props = event.get("Properties", {})
-                if event.get("Type") == "Api" and props.get("RestApiId") == {"Ref": api}:
-                    routes.add((str(props.get("Method", "")).upper(), str(props.get("Path", ""))))
+        routes = {(r.method, r.path) for r in template.api_routes() if r.api == api}
         writes = {r for r in routes if r[0] in ("POST", "PUT", "PATCH", "DELETE")} or routes
         graph.nodes.setdefault(CLIENT, "Client")
         graph.edges.add(Edge(CLIENT, api, ", ".join(f"{m} {p}" for m, p in sorted(writes))))

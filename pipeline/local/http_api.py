@@ -42,15 +42,15 @@ MAX_TRAILERS = 100
 
 def routes(template: Template) -> list[tuple[str, re.Pattern[str], str, str]]:
     """(method, path regex, resource path, function id) for every Api event in the template."""
-    out = []
-    for function_id, function in template.of_type("AWS::Serverless::Function"):
-        for event in function.get("Properties", {}).get("Events", {}).values():
-            if event.get("Type") != "Api":
-                continue
-            path = event["Properties"]["Path"]
-            pattern = re.compile("^" + re.sub(r"\{([^}/]+)\}", r"(?P<\1>[^/]+)", path) + "$")
-            out.append((event["Properties"]["Method"].upper(), pattern, path, function_id))
-    return out
+    return [
+        (route.method, _path_pattern(route.path), route.path, route.function_id)
+        for route in template.api_routes()
+    ]
+
+
+def _path_pattern(path: str) -> re.Pattern[str]:
+    """``/orders/{order_id}`` as a regex matching one path segment per parameter."""
+    return re.compile("^" + re.sub(r"\{([^}/]+)\}", r"(?P<\1>[^/]+)", path) + "$")
 
 
 class StageThrottle:
